@@ -77,7 +77,7 @@ def load_notebook(path: str | os.PathLike[str]) -> LoadedNotebook:
 
 
 @dataclass
-class TestResult:
+class CheckResult:
     """One graded test's outcome."""
 
     name: str
@@ -92,7 +92,7 @@ class Grade:
 
     notebook: str
     exercise: str
-    results: list[TestResult]
+    results: list[CheckResult]
     error: str = ""
 
     @property
@@ -130,7 +130,7 @@ def grade_notebook(
         if not report.exists():
             return Grade(str(notebook), exercise, [], (run.stdout + run.stderr)[-2000:])
         data = json.loads(report.read_text())
-    results = [TestResult(**r) for r in data["results"]]
+    results = [CheckResult(**r) for r in data["results"]]
     return Grade(str(notebook), exercise, results, "; ".join(data["load_errors"]))
 
 
