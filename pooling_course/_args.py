@@ -12,10 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def ntuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
+def ntuple(
+    value: int | Sequence[int], ndim: int, name: str, *, allow_single: bool = True
+) -> tuple[int, ...]:
     """Return ``value`` as a tuple of ``ndim`` Python ints.
 
-    An int is repeated ``ndim`` times; a sequence must have length 1 or ``ndim``.
+    An int is repeated ``ndim`` times; a sequence must have length 1 or ``ndim`` (only
+    ``ndim`` with ``allow_single=False``, as some torch functions require).
     Floats, bools and strings raise ``TypeError`` naming ``name``.
     """
     if _is_int(value):
@@ -25,10 +28,11 @@ def ntuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
         if items and all(_is_int(v) for v in items):
             if len(items) == ndim:
                 return tuple(int(v) for v in items)
-            if len(items) == 1:
+            if len(items) == 1 and allow_single:
                 return (int(items[0]),) * ndim
             raise ValueError(
-                f"{name} must be an int or a tuple of {ndim} ints, got {len(items)} values: {value!r}"
+                f"{name} must be an int or a tuple of {ndim} ints, got {len(items)} values: "
+                f"{value!r}"
             )
     raise TypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
 

@@ -1,0 +1,295 @@
+"""Max pooling in 1d, 2d and 3d, forward and backward, equal to ``torch.nn.functional``.
+
+The loop reference of the forward pass is :func:`pooling_course.forward.max_pool2d_loop`
+(chapter 1); :func:`max_pool2d_backward_loop` is its backward. The vectorised functions below
+are what the rest of the course calls.
+
+Torch's rules, all reproduced here:
+
+* Padding is never a candidate: a window's maximum is taken over its real elements only.
+* Ties: the first element in row-major window order wins.
+* NaN: a NaN beats every number, and a later NaN beats an earlier one, so the index of a window
+  holding NaNs is that of its *last* NaN (torch's test is ``val > max || isnan(val)``).
+* A window with no real element (possible with dilation or ``ceil_mode``) gives ``-inf`` (the
+  dtype's minimum for integers) and the index of the window's first on-grid position at or
+  after 0 along each axis, which may lie outside the input.
+* Backward adds each ``grad_output`` to the input element its index names, windows in
+  row-major order; tied maxima therefore route the whole gradient to the first of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..forward import _prepare, _window, max_pool2d_loop, pool_output_shape
+from ._core import (
+    FLOATS,
+    INTS,
+    IntOrTuple,
+    as_planes,
+    axis_grid,
+    check_dtype,
+    check_grad_output,
+    flat_index,
+    lowest,
+    restore,
+    scatter_add,
+    sliding_windows,
+    window_params,
+)
+
+__all__ = [
+    "max_pool1d", "max_pool2d", "max_pool3d",
+    "max_pool1d_backward", "max_pool2d_backward", "max_pool3d_backward",
+    "max_pool2d_loop", "max_pool2d_backward_loop",
+]
+
+
+def _max_pool(
+    input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
+    stride: IntOrTuple | None, padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool,
+    dtypes: tuple[type, ...] = FLOATS + INTS,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
+    """Shared N-d kernel: returns planes' values ``(B, *out)``, indices, lead shape and a mask
+    of the windows that hold at least one real element."""
+    planes, lead = as_planes(input, ndim, op, dtypes)
+    k, s, p, d = window_params(ndim, kernel_size, stride, padding, dilation)
+    spatial = planes.shape[1:]
+    out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
+    windows = sliding_windows(planes, k, s, p, d, out_shape, fill=lowest(planes.dtype))
+    flat = windows.reshape(*windows.shape[:ndim + 1], int(np.prod(k)))
+    pos = np.argmax(flat, axis=-1)
+    if np.issubdtype(flat.dtype, np.floating):
+        nan = np.isnan(flat)
+        last_nan = flat.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        pos = np.where(nan.any(axis=-1), last_nan, pos)
+    values = np.take_along_axis(flat, pos[..., None], axis=-1)[..., 0]
+
+    offsets = np.unravel_index(pos, k)
+    coords, firsts, valid, has_real = [], [], True, True
+    for axis in range(ndim):
+        start = axis_grid(np.arange(out_shape[axis]) * s[axis] - p[axis], axis, ndim)
+        coord = start + offsets[axis] * d[axis]
+        # The first grid position at or after 0: where torch's loop starts and what it
+        # reports when no real element beats its initial -inf.
+        first = start + (-np.minimum(start, 0) + d[axis] - 1) // d[axis] * d[axis]
+        valid = valid & (coord >= 0) & (coord < spatial[axis])
+        has_real = has_real & (first < spatial[axis]) & (first <= start + (k[axis] - 1) * d[axis])
+        coords.append(coord)
+        firsts.append(first)
+    # The argmax lands on padding only when every real element equals the padding value
+    # (-inf or the integer minimum); torch then keeps its initial index, the first position.
+    coords = [np.where(valid, c, f) for c, f in zip(coords, firsts, strict=True)]
+    indices = flat_index(coords, spatial)
+    return values, indices, lead, np.broadcast_to(has_real, values.shape)
+
+
+def _forward(values: np.ndarray, indices: np.ndarray, lead: tuple[int, ...],
+             return_indices: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    out = restore(values, lead)
+    return (out, restore(indices, lead)) if return_indices else out
+
+
+def _backward(
+    grad_output: np.ndarray, input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
+    stride: IntOrTuple | None, padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool,
+) -> np.ndarray:
+    check_dtype(np.asarray(input).dtype, op, FLOATS)
+    values, indices, lead, has_real = _max_pool(input, ndim, op, kernel_size, stride, padding,
+                                                dilation, ceil_mode)
+    grad = check_grad_output(grad_output, restore(values, lead).shape, op)
+    grad = grad.astype(input.dtype, copy=False).reshape(values.shape)
+    planes = np.zeros((values.shape[0], int(np.prod(input.shape[-ndim:]))), dtype=input.dtype)
+    # A window with no real element has nowhere to send its gradient (torch writes it out of
+    # the plane's bounds, into a neighbouring plane or past the buffer): we drop it.
+    scatter_add(planes, np.where(has_real, indices, 0), np.where(has_real, grad, 0))
+    return planes.reshape(input.shape)
+
+
+def max_pool1d(
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """1d max pooling, equal to ``torch.nn.functional.max_pool1d``.
+
+    Args:
+        input: ``(N, C, L)`` or ``(C, L)``; float16/32/64, or an integer dtype when
+            ``return_indices=True`` (torch's index-free 1d kernel is float-only).
+        kernel_size: window length ``k``, at least 1.
+        stride: step between windows, at least 1. Default: ``kernel_size``.
+        padding: implicit ``-inf`` padding on both sides, ``0 <= padding <= k // 2``.
+        dilation: spacing between window elements, at least 1.
+        ceil_mode: round the output length up (see
+            :func:`~pooling_course.forward.pool_output_size`).
+        return_indices: also return the int64 position of each maximum within its ``L`` row.
+
+    Shape:
+        ``(N, C, L_out)`` or ``(C, L_out)``, with ``L_out`` from
+        :func:`~pooling_course.forward.pool_output_size`.
+
+    Rules: see the module docstring (ties go to the first, NaN to the last NaN, padding never
+    wins, empty windows give ``-inf``).
+
+    >>> x = np.array([[1.0, 3.0, 3.0, np.nan, 0.0, 2.0]])
+    >>> max_pool1d(x, 2, return_indices=True)
+    (array([[ 3., nan,  2.]]), array([[1, 3, 5]]))
+    """
+    planes_dtype = np.asarray(input).dtype
+    if not return_indices:
+        check_dtype(planes_dtype, "max_pool1d", FLOATS)
+    values, indices, lead, _ = _max_pool(input, 1, "max_pool1d", kernel_size, stride, padding,
+                                         dilation, ceil_mode)
+    return _forward(values, indices, lead, return_indices)
+
+
+def max_pool2d(
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """2d max pooling, equal to ``torch.nn.functional.max_pool2d``.
+
+    Args:
+        input: ``(N, C, H, W)`` or ``(C, H, W)``; float16/32/64 or int8/uint8/int16/32/64.
+        kernel_size: window size, an int or ``(kH, kW)``, each at least 1.
+        stride: step between windows. Default: ``kernel_size``.
+        padding: implicit ``-inf`` padding, at most half the kernel size on each axis.
+        dilation: spacing between window elements, at least 1.
+        ceil_mode: round output sizes up; a window that would start in the right padding is
+            dropped.
+        return_indices: also return int64 positions ``h * W + w`` within each ``(H, W)`` plane.
+
+    Shape:
+        ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, sizes from
+        :func:`~pooling_course.forward.pool_output_shape`.
+
+    Rules: see the module docstring.
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4)
+    >>> max_pool2d(x, 2)
+    array([[[ 5.,  7.],
+            [13., 15.]]])
+    >>> max_pool2d(x, 3, stride=2, padding=1, return_indices=True)[1]
+    array([[[ 5,  7],
+            [13, 15]]])
+    """
+    values, indices, lead, _ = _max_pool(input, 2, "max_pool2d", kernel_size, stride, padding,
+                                         dilation, ceil_mode)
+    return _forward(values, indices, lead, return_indices)
+
+
+def max_pool3d(
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """3d max pooling, equal to ``torch.nn.functional.max_pool3d``.
+
+    As :func:`max_pool2d` with ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input, parameters an
+    int or ``(kD, kH, kW)``, and indices ``(d * H + h) * W + w`` within each volume.
+
+    >>> max_pool3d(np.arange(8.0).reshape(1, 2, 2, 2), 2, return_indices=True)
+    (array([[[[7.]]]]), array([[[[7]]]]))
+    """
+    values, indices, lead, _ = _max_pool(input, 3, "max_pool3d", kernel_size, stride, padding,
+                                         dilation, ceil_mode)
+    return _forward(values, indices, lead, return_indices)
+
+
+def max_pool1d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`max_pool1d` with respect to ``input``.
+
+    Each window sends its ``grad_output`` to the element its index names; elements that win
+    several windows collect the sum, added in window order as torch does.
+
+    >>> max_pool1d_backward(np.ones((1, 2)), np.array([[1.0, 3.0, 2.0]]), 2, 1)
+    array([[0., 2., 0.]])
+    """
+    return _backward(grad_output, input, 1, "max_pool1d_backward", kernel_size, stride, padding,
+                     dilation, ceil_mode)
+
+
+def max_pool2d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`max_pool2d` with respect to ``input``; see :func:`max_pool1d_backward`.
+
+    >>> max_pool2d_backward(np.ones((1, 1, 1)), np.array([[[1.0, 4.0], [4.0, 2.0]]]), 2)
+    array([[[0., 1.],
+            [0., 0.]]])
+    """
+    return _backward(grad_output, input, 2, "max_pool2d_backward", kernel_size, stride, padding,
+                     dilation, ceil_mode)
+
+
+def max_pool3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`max_pool3d` with respect to ``input``; see :func:`max_pool1d_backward`.
+    """
+    return _backward(grad_output, input, 3, "max_pool3d_backward", kernel_size, stride, padding,
+                     dilation, ceil_mode)
+
+
+def max_pool2d_backward_loop(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """Loop reference of :func:`max_pool2d_backward`: route each gradient to its argmax.
+
+    >>> max_pool2d_backward_loop(np.ones((1, 1, 1)), np.array([[[1.0, 4.0], [4.0, 2.0]]]), 2)
+    array([[[0., 1.],
+            [0., 0.]]])
+    """
+    _, (out_h, out_w), (k, s, p, d) = _prepare(input, kernel_size, stride, padding, dilation,
+                                               ceil_mode)
+    _, indices = max_pool2d_loop(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                 return_indices=True)
+    height, width = input.shape[-2:]
+    grad_planes = np.asarray(grad_output).reshape(indices.size // (out_h * out_w), out_h, out_w)
+    index_planes = indices.reshape(grad_planes.shape)
+    grad_input = np.zeros((grad_planes.shape[0], height * width), dtype=input.dtype)
+    for c in range(grad_planes.shape[0]):
+        for i in range(out_h):
+            for j in range(out_w):
+                if _window(i, j, k, s, p, d, height, width):  # else: no element to feed
+                    grad_input[c, index_planes[c, i, j]] += grad_planes[c, i, j]
+    return grad_input.reshape(input.shape)
