@@ -1,0 +1,170 @@
+"""The widget layer without a browser: both modes show what the package computes.
+
+Static mode must hold one state per combination of control values, reachable by jslinks from
+the controls alone; live mode must recompute on every change and show torch beside NumPy.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import re
+
+import ipywidgets as w
+import matplotlib
+import numpy as np
+import pytest
+
+from pooling_course import figures, forward
+from pooling_course.widgets import MODE_ENV, explore, widget_mode
+
+matplotlib.use("Agg")
+
+X = np.arange(30, dtype=float).reshape(5, 6) % 7
+POOLS = {"max": forward.max_pool2d_loop, "avg": forward.avg_pool2d_loop}
+CONTROLS = {"kernel_size": [1, 2, 3], "stride": [1, 2], "padding": [0, 1]}
+
+
+def _attr(state_html: str, name: str) -> str | None:
+    match = re.search(rf'{name}="([^"]*)"', state_html)
+    return html.unescape(match.group(1)) if match else None
+
+
+def _output(state_html: str) -> np.ndarray:
+    table = state_html.split('data-role="output"', 1)[1].split("</table>", 1)[0]
+    rows = table.split("</tr>")[:-1]
+    return np.array([[float(v) for v in re.findall(r'data-value="([^"]*)"', r)] for r in rows])
+
+
+def _leaves(widget, path=()):
+    """(path of child indices, HTML leaf) for every state under a static display."""
+    if isinstance(widget, w.Stack):
+        for i, child in enumerate(widget.children):
+            yield from _leaves(child, (*path, i))
+    else:
+        yield path, widget
+
+
+def _expected(pool: str, kwargs: dict) -> np.ndarray | str:
+    try:
+        return POOLS[pool](X[None], **kwargs)[0]
+    except ValueError as exc:
+        return str(exc)
+
+
+def test_mode_comes_from_the_argument_then_the_environment(monkeypatch):
+    monkeypatch.setenv(MODE_ENV, "live")
+    assert widget_mode() == "live"
+    assert widget_mode("static") == "static"
+    monkeypatch.delenv(MODE_ENV)
+    assert widget_mode() == "static"  # no kernel in pytest
+    monkeypatch.setenv(MODE_ENV, "fast")
+    with pytest.raises(ValueError, match="POOLING_COURSE_WIDGETS"):
+        widget_mode()
+
+
+def test_static_mode_holds_every_state_and_each_is_the_package_output():
+    fig = explore(POOLS, X, mode="static", defaults={"kernel_size": 2}, **CONTROLS)
+    assert fig.mode == "static"
+    names = ["pool", *CONTROLS]
+    options = [list(POOLS), *CONTROLS.values()]
+    leaves = dict(_leaves(fig.display))
+    assert len(leaves) == np.prod([len(o) for o in options])
+    for path in itertools.product(*(range(len(o)) for o in options)):
+        params = {n: o[i] for n, o, i in zip(names, options, path, strict=True)}
+        value = leaves[path].value
+        assert json.loads(_attr(value, "data-params")) == params
+        kwargs = {k: v for k, v in params.items() if k != "pool"}
+        expected = _expected(params["pool"], kwargs)
+        if isinstance(expected, str):
+            assert _attr(value, "data-error") == expected
+        else:
+            np.testing.assert_array_equal(_output(value), expected)
+            assert "torch.nn.functional" in value  # checked against torch at build time
+
+
+def test_static_mode_links_every_stack_to_its_control_and_starts_at_the_defaults():
+    fig = explore(POOLS, X, mode="static", defaults={"kernel_size": 2, "stride": 2}, **CONTROLS)
+    by_target = {id(link.target[0]): link for link in fig.links}
+    assert len(fig.links) == 1 + 2 + 2 * 3 + 2 * 3 * 2  # one per stack
+    names = ["pool", *CONTROLS]
+
+    def walk(stack, depth):
+        link = by_target[id(stack)]
+        assert link.source == (fig.controls[names[depth]], "index")
+        assert link.target[1] == "selected_index"
+        assert stack.selected_index == fig.controls[names[depth]].index
+        for child in stack.children:
+            if isinstance(child, w.Stack):
+                walk(child, depth + 1)
+
+    walk(fig.display, 0)
+    assert fig.controls["kernel_size"].value == 2 and fig.controls["stride"].value == 2
+
+
+def test_live_mode_recomputes_on_every_change_and_shows_torch_beside_numpy():
+    fig = explore(POOLS, X, mode="live", **CONTROLS)
+    assert isinstance(fig.display, w.HTML)
+    seen = set()
+    for pool, k, s in itertools.product(POOLS, [2, 3], [1, 2]):
+        fig.controls["pool"].value = pool
+        fig.controls["kernel_size"].value = k
+        fig.controls["stride"].value = s
+        value = fig.display.value
+        params = json.loads(_attr(value, "data-params"))
+        assert params == {"pool": pool, "kernel_size": k, "stride": s, "padding": 0}
+        expected = _expected(pool, {"kernel_size": k, "stride": s, "padding": 0})
+        np.testing.assert_array_equal(_output(value), expected)
+        assert 'data-role="torch"' in value and "gives the same output" in value
+        seen.add(value)
+    assert len(seen) == 8
+
+
+def test_static_mode_refuses_to_ship_a_figure_torch_disagrees_with():
+    def wrong(input, kernel_size):
+        return forward.max_pool2d_loop(input, kernel_size) + 1
+
+    wrong.__name__ = "max_pool2d_loop"
+    with pytest.raises(AssertionError, match="differs from torch"):
+        explore(wrong, X, mode="static", kernel_size=[2])
+
+
+def test_one_function_needs_no_pool_control_and_rejected_settings_show_the_error():
+    fig = explore(forward.max_pool2d_loop, X, mode="live", kernel_size=[1, 2], padding=[1])
+    assert list(fig.controls) == ["kernel_size", "padding"]
+    message = _attr(fig.display.value, "data-error")
+    with pytest.raises(ValueError) as exc:
+        forward.max_pool2d_loop(X[None], kernel_size=1, padding=1)
+    assert message == str(exc.value)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"x": np.zeros((1, 3, 3))}, "2d feature map"),
+    ({"kernel_size": []}, "non-empty list"),
+    ({"kernel_size": [2], "defaults": {"stride": 1}}, "names no control"),
+    ({"kernel_size": [2], "defaults": {"kernel_size": 3}}, "not one of"),
+    ({"fn": {}}, "non-empty dict"),
+])
+def test_bad_declarations_raise_value_error(kwargs, match):
+    args = {"fn": POOLS, "x": X, "mode": "static"} | kwargs
+    with pytest.raises(ValueError, match=match):
+        explore(args.pop("fn"), args.pop("x"), **args)
+
+
+def test_grid_html_puts_every_number_in_the_dom_and_blanks_padding():
+    table = figures.grid_html(np.array([[1.0, np.nan], [2.5, 1 / 3]]), title="t", role="output")
+    assert re.findall(r'data-value="([^"]*)"', table) == ["1.0", "2.5", "0.3333333333333333"]
+    assert "pc-pad" in table and "<caption>t</caption>" in table
+    assert ">0.33<" in table and ">2.5<" in table
+
+
+def test_heatmap_annotates_every_cell_in_the_course_style():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    figures.heatmap(ax, np.array([[1, 2], [3, 4.5]]), title="x", windows=[(0, 0, 2, 2)])
+    assert [t.get_text() for t in ax.texts] == ["1", "2", "3", "4.5"]
+    assert ax.get_images()[0].get_cmap().name == figures.CMAP
+    assert len(ax.patches) == 1
+    plt.close(fig)
