@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOOK := $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-.PHONY: setup book serve test pytest nbval lint clean
+NODE_STAMP := node_modules/.package-lock.json
+
+.PHONY: setup book serve test pytest nbval lint clean chromium browser
 
 setup: $(STAMP)
 
@@ -16,14 +18,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+# The book serves its JavaScript itself (no CDN): npm installs the pinned packages, and
+# tools/offline_book.py copies what pages load into _build/html/_static/ during the build.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+book: $(STAMP) $(NODE_STAMP)
 	$(BOOK)
 
 serve: book
 	$(PY) -m http.server --directory _build/html 8000
 
+# The browser tests need the built book; `make browser` runs them after building it.
 pytest: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/browser
 
 # Solutions must reproduce their stored outputs; exercises must run top to bottom as shipped.
 nbval: $(STAMP)
@@ -33,7 +42,17 @@ nbval: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint pytest nbval book
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "no chromium and cannot install it (needs root and apt): browser tests will skip"
+
+# The built book in headless Chromium, with every request off this machine blocked.
+browser: book chromium
+	$(PY) -m pytest tests/browser -p no:cacheprovider
+
+test: lint pytest nbval book browser
 
 clean:
 	rm -rf _build
