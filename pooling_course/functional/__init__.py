@@ -1,8 +1,16 @@
-"""PyTorch-exact pooling in NumPy: ``from pooling_course import functional as PF``."""
+"""PyTorch-exact pooling in NumPy: ``from pooling_course import functional as PF``.
 
+Every function mirrors its ``torch.nn.functional`` namesake (NumPy arrays in and out) and
+every ``<op>_backward(grad_output, input, <op's parameters>)`` returns the gradient with
+respect to ``input`` that torch's autograd computes. ``*_loop`` functions are the readable
+loop references the book shows; the others are vectorised over strided window views.
+"""
+
+from .adaptive import *  # noqa: F403
+from .adaptive import __all__ as _adaptive_all
 from .avg_pool import *  # noqa: F403
 from .avg_pool import __all__ as _avg_all
 from .max_pool import *  # noqa: F403
 from .max_pool import __all__ as _max_all
 
-__all__ = [*_max_all, *_avg_all]
+__all__ = [*_max_all, *_avg_all, *_adaptive_all]

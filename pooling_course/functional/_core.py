@@ -26,7 +26,7 @@ def as_planes(
     input: np.ndarray,
     ndim: int,
     op: str,
-    dtypes: Sequence[type],
+    dtypes: Sequence[type] | None,
     *,
     empty_channels: bool = False,
 ) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -42,7 +42,8 @@ def as_planes(
         raise ValueError(f"{op}: input must have shape (N, C, {_SPATIAL[ndim]}) or "
                          f"(C, {_SPATIAL[ndim]}), got {ndim + 1} or {ndim + 2} dimensions "
                          f"expected but shape {input.shape}")
-    check_dtype(input.dtype, op, dtypes)
+    if dtypes is not None:
+        check_dtype(input.dtype, op, dtypes)
     first_checked = input.ndim - ndim - (0 if empty_channels else 1)
     if 0 in input.shape[first_checked:]:
         raise ValueError(f"{op}: input's non-batch dimensions must be non-zero, got shape "
