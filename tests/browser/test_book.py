@@ -1,0 +1,205 @@
+"""The built book works offline: pages load, math renders, every interactive figure responds.
+
+Each figure of :mod:`pooling_course.widgets` shows one state at a time, a ``.pc-state`` whose
+``data-`` attributes name the function, its keyword arguments and the input. Moving a control
+must bring up the state for the values the controls now show, and that state's numbers must be
+what the package computes for them, recomputed here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+from book_site import HTML, book_pages
+
+from pooling_course.figures import format_value
+
+PAGES = book_pages()
+TIMEOUT = 10_000  # ms
+
+
+def _load(page, url: str) -> None:
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("path", PAGES or ["<no built book>"])
+def test_page_loads_offline_without_errors(offline_page, server, path):
+    page, traffic = offline_page
+    _load(page, server + path)
+    if page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
+        page.wait_for_selector(".jupyter-widgets", timeout=TIMEOUT)
+    assert traffic.problems() == [], f"{path}: {traffic.problems()}"
+
+
+@pytest.mark.parametrize("path", PAGES or ["<no built book>"])
+def test_math_renders_offline(offline_page, server, book_dir, path):
+    source = (book_dir / path).read_text(encoding="utf-8") if (book_dir / path).exists() else ""
+    if 'class="math' not in source:
+        pytest.skip(f"{path} has no math")
+    page, traffic = offline_page
+    _load(page, server + path)
+    math = page.locator("span.math, div.math")
+    page.wait_for_function(
+        "n => document.querySelectorAll('mjx-container').length >= n", arg=math.count(),
+        timeout=TIMEOUT)
+    assert page.locator("mjx-merror").count() == 0, f"{path}: MathJax reported a TeX error"
+    assert traffic.problems() == []
+
+
+def _figure_pages() -> list[str]:
+    return [p for p in PAGES if "pc-explorer" in (HTML / p).read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", _figure_pages() or ["<no page with a figure>"])
+def test_every_control_of_every_figure_shows_the_package_output(offline_page, server, path):
+    if path.startswith("<"):
+        pytest.skip("the built book has no interactive figure")
+    page, traffic = offline_page
+    _load(page, server + path)
+    page.wait_for_selector(".pc-explorer .pc-state", timeout=TIMEOUT)
+    figures = page.locator(".pc-explorer")
+    for f in range(figures.count()):
+        figure = figures.nth(f)
+        _check_state(figure)
+        controls = figure.locator("[class*='pc-control-']")
+        assert controls.count() > 0, f"{path}: figure {f} has no controls"
+        for c in range(controls.count()):
+            control = controls.nth(c)
+            name = _control_name(control)
+            for step in _moves(control):
+                _move_and_check(figure, step, f"{path}: moving {name}")
+    assert traffic.problems() == []
+
+
+def test_figure_works_from_disk(browser, book_dir):
+    """Opened as a file (no server at all), a figure still responds and math still renders."""
+    paths = _figure_pages()
+    if not paths:
+        pytest.skip("the built book has no interactive figure")
+    context = browser.new_context()
+    blocked = []
+    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
+                  else (blocked.append(r.request.url), r.abort()))
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((book_dir / paths[0]).as_uri())
+    figure = page.locator(".pc-explorer").first
+    figure.locator(".pc-state").first.wait_for(timeout=TIMEOUT)
+    for step in _moves(figure.locator("[class*='pc-control-']").first):
+        _move_and_check(figure, step, "from disk")
+    if page.locator("span.math, div.math").count():
+        page.wait_for_selector("mjx-container", timeout=TIMEOUT)
+    context.close()
+    assert blocked == [] and errors == []
+
+
+def test_search_finds_the_chapters(offline_page, server):
+    page, traffic = offline_page
+    _load(page, server + "search.html?q=pooling")
+    page.wait_for_selector("#search-results li", timeout=TIMEOUT)
+    assert page.locator("#search-results li").count() >= 1
+    assert traffic.problems() == []
+
+
+def test_notebook_pages_offer_their_ipynb(offline_page, server, book_dir):
+    page, _ = offline_page
+    for path in _figure_pages() or PAGES:
+        _load(page, server + path)
+        links = page.locator("a[href$='.ipynb']")
+        if links.count():
+            href = links.first.get_attribute("href")
+            response = page.request.get(server + path.rsplit("/", 1)[0] + "/" + href
+                                        if "/" in path else server + href)
+            assert response.ok and '"cells"' in response.text()
+            return
+    pytest.fail("no page offers an .ipynb download")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _control_name(control) -> str:
+    classes = control.get_attribute("class").split()
+    return next(c.removeprefix("pc-control-") for c in classes if c.startswith("pc-control-"))
+
+
+def _shown_value(control) -> str:
+    """The value a control displays: a slider's readout or the pressed button's label."""
+    readout = control.locator(".widget-readout")
+    if readout.count():
+        return readout.inner_text().strip()
+    return control.locator("button.mod-active").inner_text().strip()
+
+
+def _moves(control) -> list:
+    """Actions that visit every value of the control once, each from the previous one."""
+    handle = control.locator(".noUi-handle")
+    if handle.count():
+        steps = int(float(handle.get_attribute("aria-valuemax")))
+        start = int(float(handle.get_attribute("aria-valuenow")))
+        keys = ["Home"] * (start != 0) + ["ArrowRight"] * steps
+        keys = keys[1:] if start == 0 else keys  # from the first value, Home changes nothing
+        return [(lambda key=key: (handle.focus(), handle.press(key))) for key in keys] or []
+    buttons = control.locator("button")
+    order = [i for i in range(buttons.count()) if "mod-active" not in
+             (buttons.nth(i).get_attribute("class") or "")]
+    return [(lambda i=i: buttons.nth(i).click()) for i in order]
+
+
+def _move_and_check(figure, step, what: str) -> None:
+    """Make one move; another state must come up, and it must be the right one."""
+    before = _visible_state(figure).get_attribute("id")
+    step()
+    try:
+        figure.page.wait_for_function(
+            "([fig, before]) => { const s = [...fig.querySelectorAll('.pc-state')]"
+            ".find(e => e.offsetParent !== null); return s && s.id !== before; }",
+            arg=[figure.element_handle(), before], timeout=TIMEOUT)
+    except Exception as exc:  # playwright's TimeoutError
+        raise AssertionError(f"{what} did not change the figure") from exc
+    _check_state(figure)
+
+
+def _visible_state(figure):
+    return figure.locator(".pc-state:visible").first
+
+
+def _check_state(figure) -> None:
+    """The visible state shows the controls' values and the package's output for them."""
+    state = _visible_state(figure)
+    params = json.loads(state.get_attribute("data-params"))
+    controls = figure.locator("[class*='pc-control-']")
+    shown = {_control_name(controls.nth(i)): _shown_value(controls.nth(i))
+             for i in range(controls.count())}
+    assert {k: str(v) for k, v in params.items()} == shown
+
+    call = json.loads(state.get_attribute("data-call"))
+    module, _, name = call["fn"].rpartition(".")
+    assert module.startswith("pooling_course"), call["fn"]
+    fn = getattr(importlib.import_module(module), name)
+    x = np.asarray(json.loads(state.get_attribute("data-input")), dtype=np.float64)
+    shown_input = _table(state.locator("table[data-role='input']"))
+    assert np.array_equal(shown_input[~np.isnan(shown_input)], x.ravel())
+    try:
+        expected = np.asarray(fn(x[None], **call["kwargs"]))[0]
+    except (ValueError, TypeError) as exc:
+        assert state.get_attribute("data-error") == str(exc)
+        assert str(exc) in state.inner_text()
+        return
+    assert state.get_attribute("data-error") is None
+    output = state.locator("table[data-role='output']")
+    np.testing.assert_allclose(_table(output), expected)
+    texts = [[td.inner_text().strip() for td in row.locator("td").all()]
+             for row in output.locator("tr").all()]
+    assert texts == [[format_value(v) for v in row] for row in expected]
+
+
+def _table(table) -> np.ndarray:
+    """A grid table's numbers from its ``data-value`` cells (padding cells are NaN)."""
+    return np.array([[float(td.get_attribute("data-value") or "nan")
+                      for td in row.locator("td").all()] for row in table.locator("tr").all()])
