@@ -24,7 +24,14 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-book: $(STAMP) $(NODE_STAMP)
+# Sphinx and jupyter-cache re-execute a page only when the page changes; the figures and numbers
+# on it come from pooling_course, so a change to the package re-executes every page.
+PACKAGE_STAMP := _build/.package-stamp
+$(PACKAGE_STAMP): $(shell find pooling_course -name '*.py')
+	rm -rf _build/.doctrees _build/.jupyter_cache _build/jupyter_execute _build/html
+	mkdir -p _build && touch $@
+
+book: $(STAMP) $(NODE_STAMP) $(PACKAGE_STAMP)
 	$(BOOK)
 
 serve: book

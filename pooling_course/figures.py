@@ -188,6 +188,8 @@ GRID_CSS = f"""
 .pc-grid td.pc-winner {{ font-weight: bold; text-decoration: underline; }}
 .pc-figure .pc-note {{ font-size: .9em; color: #555; margin: .4em 0 0 0; }}
 .pc-figure .pc-error {{ color: #b00020; }}
+.pc-explorer .widget-toggle-buttons {{ display: flex; flex-flow: row nowrap; align-items: center; }}
+.pc-explorer .widget-toggle-buttons .widget-label {{ flex: none; text-align: right; }}
 """
 
 

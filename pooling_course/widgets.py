@@ -227,11 +227,12 @@ def _control(w: Any, name: str, values: list[Any], value: Any) -> Any:
     labels = [(_label(v), v) for v in values]
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         control = w.SelectionSlider(options=labels, value=value, description=name,
-                                    continuous_update=True,
-                                    style={"description_width": "initial"})
+                                    continuous_update=True, layout=w.Layout(width="300px"),
+                                    style={"description_width": "6.5em"})
     else:
         control = w.ToggleButtons(options=labels, value=value, description=name,
-                                  style={"description_width": "initial", "button_width": "auto"})
+                                  layout=w.Layout(width="300px"),
+                                  style={"description_width": "6.5em", "button_width": "4.5em"})
     control.add_class(f"pc-control-{name}")
     return control
 

@@ -98,6 +98,23 @@ def test_figure_works_from_disk(browser, book_dir):
     assert blocked == [] and errors == []
 
 
+def test_no_page_loads_anything_from_another_host(book_dir):
+    """No script, stylesheet, image or font of any page points off the book (no browser needed).
+
+    The one remote address allowed is the thebe launcher's, fetched only if a reader launches.
+    """
+    import re
+
+    remote = re.compile(r'<(?:script|link|img|iframe)\b[^>]*(?:src|href)="(?:https?:)?//[^"]*"')
+    offenders = {}
+    for path in PAGES:
+        text = (book_dir / path).read_text(encoding="utf-8")
+        tags = [t for t in remote.findall(text) if 'rel="canonical"' not in t]
+        if tags:
+            offenders[path] = tags
+    assert offenders == {}
+
+
 def test_search_finds_the_chapters(offline_page, server):
     page, traffic = offline_page
     _load(page, server + "search.html?q=pooling")
