@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 from pooling_course import functional as PF
 
 # Hypothesis settings for every differential test: enough examples to hit ties, NaN, ceil_mode
-# and padding corners, few enough that the whole suite stays well under a minute.
-FAST = settings(max_examples=150, deadline=None,
+# and padding corners, few enough that the whole suite stays well under a minute. For a deep
+# search set POOLING_EXAMPLES (e.g. 5000).
+FAST = settings(max_examples=int(os.environ.get("POOLING_EXAMPLES", 150)), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)

@@ -10,9 +10,13 @@ from .adaptive import *  # noqa: F403
 from .adaptive import __all__ as _adaptive_all
 from .avg_pool import *  # noqa: F403
 from .avg_pool import __all__ as _avg_all
+from .fractional import *  # noqa: F403
+from .fractional import __all__ as _fractional_all
 from .lp_pool import *  # noqa: F403
 from .lp_pool import __all__ as _lp_all
 from .max_pool import *  # noqa: F403
 from .max_pool import __all__ as _max_all
+from .unpool import *  # noqa: F403
+from .unpool import __all__ as _unpool_all
 
-__all__ = [*_max_all, *_avg_all, *_adaptive_all, *_lp_all]
+__all__ = [*_max_all, *_avg_all, *_adaptive_all, *_lp_all, *_unpool_all, *_fractional_all]
