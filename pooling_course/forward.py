@@ -217,12 +217,14 @@ def avg_pool2d_loop(
     planes, (out_h, out_w), (k, s, p, d) = _prepare(input, kernel_size, stride, padding, 1,
                                                     ceil_mode)
     height, width = planes.shape[-2:]
+    # Torch sums float16 in float32 and rounds once, at the end.
+    acc = np.dtype(np.float32) if planes.dtype == np.float16 else planes.dtype
     out = np.empty((planes.shape[0], out_h, out_w), dtype=planes.dtype)
     for c, plane in enumerate(planes):
         for i in range(out_h):
             for j in range(out_w):
                 cells = list(_window(i, j, k, s, p, d, height, width))
-                total = sum((plane[h, w] for h, w in cells), start=planes.dtype.type(0))
+                total = sum((acc.type(plane[h, w]) for h, w in cells), start=acc.type(0))
                 if divisor_override is not None:
                     divisor = divisor_override
                 elif count_include_pad:
