@@ -172,7 +172,7 @@ def max_pool2d_loop(
     planes, (out_h, out_w), (k, s, p, d) = _prepare(input, kernel_size, stride, padding,
                                                     dilation, ceil_mode)
     height, width = planes.shape[-2:]
-    lowest = _lowest(planes.dtype)
+    start_value = lowest(planes.dtype)
     out = np.empty((planes.shape[0], out_h, out_w), dtype=planes.dtype)
     idx = np.empty(out.shape, dtype=np.int64)
     for c, plane in enumerate(planes):
@@ -180,8 +180,8 @@ def max_pool2d_loop(
             for j in range(out_w):
                 # Torch starts from the lowest value at the window's first on-grid position
                 # inside the input, so a window wholly in padding yields (lowest, that index).
-                best, best_at = lowest, _first_inside(i, 0, k, s, p, d) * width + _first_inside(
-                    j, 1, k, s, p, d)
+                first_h, first_w = _first_inside(i, 0, k, s, p, d), _first_inside(j, 1, k, s, p, d)
+                best, best_at = start_value, first_h * width + first_w
                 for h, w in _window(i, j, k, s, p, d, height, width):
                     value = plane[h, w]
                     if value > best or np.isnan(value):
@@ -271,7 +271,8 @@ def _first_inside(i: int, axis: int, k: tuple[int, ...], s: tuple[int, ...],
     return start
 
 
-def _lowest(dtype: np.dtype) -> np.generic:
+def lowest(dtype: np.dtype) -> np.generic:
+    """The value a max starts from: ``-inf`` for floats, the minimum for integers."""
     if np.issubdtype(dtype, np.floating):
         return dtype.type(-np.inf)
     return dtype.type(np.iinfo(dtype).min)

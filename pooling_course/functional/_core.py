@@ -13,6 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._args import ntuple
+from ..forward import lowest  # noqa: F401 - re-exported for the kernels
 
 IntOrTuple = int | Sequence[int]
 
@@ -72,12 +73,6 @@ def window_params(
         stride, ndim, "stride")
     return k, s, ntuple(padding, ndim, "padding"), ntuple(dilation, ndim, "dilation")
 
-
-def lowest(dtype: np.dtype) -> np.generic:
-    """The value a max starts from: ``-inf`` for floats, the minimum for integers."""
-    if np.issubdtype(dtype, np.floating):
-        return dtype.type(-np.inf)
-    return dtype.type(np.iinfo(dtype).min)
 
 
 def sliding_windows(
