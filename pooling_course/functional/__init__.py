@@ -6,6 +6,8 @@ respect to ``input`` that torch's autograd computes. ``*_loop`` functions are th
 loop references the book shows; the others are vectorised over strided window views.
 """
 
+# Not a torch function: the strided window view every kernel reduces, shown in chapter 1.
+from ._core import sliding_windows  # noqa: E402,F401
 from .adaptive import *  # noqa: F403
 from .adaptive import __all__ as _adaptive_all
 from .avg_pool import *  # noqa: F403
