@@ -163,7 +163,7 @@ def max_pool2d_loop(
     """2d max pooling with plain loops, equal to ``torch.nn.functional.max_pool2d``.
 
     Shape: ``(N, C, H, W)`` or ``(C, H, W)`` in, ``(N, C, H_out, W_out)`` or
-    ``(C, H_out, W_out)`` out, sizes from :func:`pool_output_shape`.
+    ``(C, H_out, W_out)`` out, sizes from :func:`~pooling_course.forward.pool_output_shape`.
 
     Rules: padding is never a candidate (it acts as minus infinity); on ties the first
     element in row-major order wins; a NaN wins over every number, and a later NaN over an
@@ -203,7 +203,7 @@ def avg_pool2d_loop(
 ) -> np.ndarray:
     """2d average pooling with plain loops, equal to ``torch.nn.functional.avg_pool2d``.
 
-    Shape: as :func:`max_pool2d_loop`.
+    Shape: as :func:`~pooling_course.forward.max_pool2d_loop`.
 
     The sum runs over the real elements of the window; the divisor is
     ``divisor_override`` if given, else with ``count_include_pad=True`` the window's area

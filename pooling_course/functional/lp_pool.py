@@ -172,7 +172,7 @@ def lp_pool1d(
         stride: step between windows. Default: ``kernel_size``.
         ceil_mode: round the output length up.
 
-    Shape: as :func:`~pooling_course.functional.avg_pool1d` with ``padding=0``.
+    Shape: as :func:`~pooling_course.functional.avg_pool.avg_pool1d` with ``padding=0``.
 
     >>> lp_pool1d(np.array([[3.0, 4.0, -1.0, -2.0]]), 2, 2)
     array([[5.        , 2.23606798]])
