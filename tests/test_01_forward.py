@@ -79,26 +79,35 @@ def test_padding_rule_is_half_the_kernel_even_with_dilation():
         pool_output_size(9, 2, 1, 2, 3)
 
 
-def test_receptive_field_matches_the_gradient_footprint_in_torch():
-    layers = [Layer("conv", 3), Layer("pool", 2, 2), Layer("conv", 5), Layer("pool", 3, 2),
-              Layer("conv", 3, dilation=2)]
+def measured_receptive_field(layers: list[tuple[int, int, int]]) -> tuple[int, int]:
+    """(receptive field, effective stride) of the last layer, measured in torch: the input
+    pixels a unit's gradient reaches, and how far the next unit's footprint is shifted."""
     modules = []
-    for layer in layers:
-        if layer.name == "conv":
-            conv = torch.nn.Conv1d(1, 1, layer.kernel_size, layer.stride,
-                                   dilation=layer.dilation, bias=False)
-            torch.nn.init.ones_(conv.weight)
-            modules.append(conv)
-        else:
-            modules.append(torch.nn.AvgPool1d(layer.kernel_size, layer.stride))
-    net = torch.nn.Sequential(*modules)
-    x = torch.ones(1, 1, 200, requires_grad=True)
-    y = net(x)
-    y[0, 0, y.shape[-1] // 2].backward()
-    touched = torch.nonzero(x.grad[0, 0]).flatten()
-    rows = receptive_fields(layers)
-    assert int(touched[-1] - touched[0] + 1) == rows[-1].receptive_field
-    assert rows[-1].effective_stride == 4
+    for k, s, d in layers:
+        conv = torch.nn.Conv1d(1, 1, k, s, dilation=d, bias=False)
+        torch.nn.init.ones_(conv.weight)  # all-ones weights: no gradient vanishes by accident
+        modules.append(conv)
+    net = torch.nn.Sequential(*modules).double()
+    footprints = []
+    for shift in (0, 1):
+        x = torch.ones(1, 1, 600, dtype=torch.float64, requires_grad=True)
+        y = net(x)
+        y[0, 0, y.shape[-1] // 2 + shift].backward()
+        footprints.append(torch.nonzero(x.grad[0, 0]).flatten())
+    first = footprints[0]
+    return int(first[-1] - first[0] + 1), int(footprints[1][0] - first[0])
+
+
+STACKS = [[(3, 1, 1), (2, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 2)],
+          [(3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1), (3, 1, 1), (2, 2, 1), (5, 1, 1)],
+          [(7, 2, 1), (3, 2, 1), (1, 1, 1), (3, 3, 1)], [(4, 4, 1)], [(1, 1, 1)]]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_receptive_fields_match_the_gradient_footprint_in_torch(stack):
+    rows = receptive_fields([Layer(f"layer{i}", k, s, d) for i, (k, s, d) in enumerate(stack)])
+    assert (rows[-1].receptive_field, rows[-1].effective_stride) == measured_receptive_field(
+        stack)
 
 
 @settings(max_examples=60, deadline=None)
@@ -207,11 +216,18 @@ def test_max_pool2d_rectangular_windows_and_dtype(submission):
     assert got.dtype == x.dtype
 
 
+@pytest.mark.graded(EXERCISE, points=3)
+def test_receptive_field_matches_the_network_measured_in_torch(submission):
+    for stack in [s for s in STACKS if all(d == 1 for _, _, d in s)]:
+        got = submission.receptive_field([(k, s) for k, s, _ in stack])
+        assert tuple(got) == measured_receptive_field(stack), f"layers {stack}"
+
+
 def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
     report = tmp_path / "report.json"
     subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
                     "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
                     f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
     results = json.loads(report.read_text())["results"]
-    assert len(results) == 8
+    assert len(results) == 9
     assert [r["name"] for r in results if r["passed"]] == []
