@@ -35,11 +35,16 @@ def test_page_loads_offline_without_errors(offline_page, server, path):
     assert traffic.problems() == [], f"{path}: {traffic.problems()}"
 
 
-def _math_pages() -> list[str]:
-    return [p for p in PAGES if 'class="math' in (HTML / p).read_text(encoding="utf-8")]
+def _pages_with(marker: str) -> list[str]:
+    """The built pages whose HTML contains ``marker``."""
+    return [p for p in PAGES if marker in (HTML / p).read_text(encoding="utf-8")]
 
 
-@pytest.mark.parametrize("path", _math_pages() or ["<no page with math>"])
+def _figure_pages() -> list[str]:
+    return _pages_with("pc-explorer")
+
+
+@pytest.mark.parametrize("path", _pages_with('class="math') or ["<no page with math>"])
 def test_math_renders_offline(offline_page, server, path):
     if path.startswith("<"):
         pytest.skip("the built book has no page with math")
@@ -51,10 +56,6 @@ def test_math_renders_offline(offline_page, server, path):
         timeout=TIMEOUT)
     assert page.locator("mjx-merror").count() == 0, f"{path}: MathJax reported a TeX error"
     assert traffic.problems() == []
-
-
-def _figure_pages() -> list[str]:
-    return [p for p in PAGES if "pc-explorer" in (HTML / p).read_text(encoding="utf-8")]
 
 
 @pytest.mark.parametrize("path", _figure_pages() or ["<no page with a figure>"])
