@@ -1,28 +1,29 @@
 """Interactive figures that work in a live notebook and in the static book alike.
 
-A page declares a figure once::
+A page declares a figure once, as a function of the control values and the values each control
+can take::
 
-    explore({"max": max_pool2d_loop, "avg": avg_pool2d_loop}, x,
-            kernel_size=[1, 2, 3], stride=[1, 2, 3], padding=[0, 1])
+    interactive(filtering.response_figure, kernel_size=[2, 3, 4], stride=[1, 2])
 
-and gets one control per keyword (a slider for numbers, buttons for names and flags) and the
-input feature map with its windows beside the pooled output. The same declaration builds one
-of two widgets:
+``response_figure(kernel_size=..., stride=...)`` returns a matplotlib ``Figure`` or an HTML
+string. The page gets one control per keyword (a slider for numbers, buttons for names and
+flags) above whatever the function draws. :func:`explore`, the pooling-grid figure of chapter 1,
+is one use of it. The same declaration builds one of two widgets:
 
 ``live``
-    Every change of a control calls the function again (the course's NumPy code) and shows,
-    beside its output, what the matching ``torch.nn.functional`` op returns and whether the
-    two agree. Needs a running kernel: callbacks are Python.
+    Every change of a control calls the function again. Needs a running kernel: callbacks are
+    Python.
 
 ``static``
     Every combination of control values is computed once, when the cell runs, and each result
     becomes an HTML widget. They sit in nested ``ipywidgets.Stack`` s, one level per control,
     and every stack's ``selected_index`` is ``jslink`` ed to its control's ``index``. The links
     run in the browser, so once the widget state is saved with the page (myst-nb does this
-    for executed notebooks) the controls work without any kernel. Each state also checks the
-    NumPy output against torch at build time and raises if they differ, so the book never
-    shows a figure torch disagrees with. Combinations the function rejects (e.g. padding
-    larger than half the kernel) become a state that shows the package's error message.
+    for executed notebooks) the controls work without any kernel.
+
+``compare(**params)``, if given, returns a :class:`Comparison` of the course's NumPy result
+with PyTorch's for those values; every state shows it (live: both results, side by side), and
+a static build raises if they disagree, so the book never ships a figure torch contradicts.
 
 Which one is built: the ``mode`` argument if given, else the environment variable
 ``POOLING_COURSE_WIDGETS`` (``static`` or ``live``), else ``live`` inside a Jupyter kernel and
@@ -31,30 +32,74 @@ extension ``tools/offline_book.py`` does so before notebooks execute, and the ke
 it), so a reader's notebook is live and the rendered book is static with no page doing
 anything about it.
 
-Every shown state is a ``<div class="pc-state">`` whose ``data-params`` (the control values),
-``data-call`` (function and keyword arguments) and ``data-input`` (the input map) attributes,
-and whose output table's ``data-value`` cells, let a browser test recompute and compare it.
+Every shown state is a ``<div class="pc-state">`` with ``data-params`` (the control values as
+JSON). When the figure function (and ``compare``) are importable (module-level functions of the
+package), ``data-render`` (and ``data-compare``) name them and ``data-digest`` is a hash of what
+the state shows, so a browser test can call them again and prove the state on screen is the
+one for the values the controls show.
+:func:`explore` states also carry ``data-call`` and ``data-input``, from which a test
+recomputes every number of the grid.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
-import itertools
+import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from . import figures
-from .forward import pool_output_size
 
 MODE_ENV = "POOLING_COURSE_WIDGETS"
 MODES = ("live", "static")
+#: Widest image a figure function should draw: the book's text column, in CSS pixels.
+COLUMN_PX = 680
 
-PoolFn = Callable[..., np.ndarray]
-_STATE_IDS = itertools.count()
+Render = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The course's result and PyTorch's for one state of a figure.
+
+    ``name`` is the torch call shown to the reader (``"torch.nn.functional.avg_pool1d"``);
+    ``ours`` and ``theirs`` are arrays of the same meaning; they agree when their shapes match
+    and their values are within ``rtol``/``atol`` (NaN equal to NaN).
+    """
+
+    name: str
+    ours: Any
+    theirs: Any
+    rtol: float = 1e-6
+    atol: float = 1e-6
+
+    @property
+    def same(self) -> bool:
+        import numpy as np
+
+        ours, theirs = np.asarray(self.ours), np.asarray(self.theirs)
+        return ours.shape == theirs.shape and bool(
+            np.allclose(ours, theirs, rtol=self.rtol, atol=self.atol, equal_nan=True))
+
+    def html(self, side_by_side: bool) -> str:
+        """One line saying whether torch agrees; with ``side_by_side``, both results too."""
+        import numpy as np
+
+        verdict = "gives the same output" if self.same else "gives a DIFFERENT output"
+        text = f'<p class="pc-note pc-compare">{html.escape(self.name)} {verdict}.</p>'
+        if side_by_side:
+            with np.printoptions(precision=4, threshold=12, edgeitems=3, linewidth=80):
+                rows = [("pooling_course", np.asarray(self.ours)),
+                        (self.name, np.asarray(self.theirs))]
+                text += "".join(f'<pre class="pc-values" data-role="{"torch" if i else "ours"}">'
+                                f"{html.escape(who)}: {html.escape(str(v))}</pre>"
+                                for i, (who, v) in enumerate(rows))
+        return text
 
 
 def widget_mode(mode: str | None = None) -> str:
@@ -69,28 +114,28 @@ def widget_mode(mode: str | None = None) -> str:
     return mode
 
 
-def explore(
-    fn: PoolFn | Mapping[str, PoolFn],
-    x: np.ndarray,
+def interactive(
+    render: Render,
     *,
     mode: str | None = None,
     title: str = "",
     defaults: Mapping[str, Any] | None = None,
-    reference: Callable[[PoolFn], Callable[..., Any] | None] | None = None,
+    compare: Callable[..., Comparison | None] | None = None,
     **controls: Sequence[Any],
 ) -> Any:
-    """An interactive figure of ``fn`` applied to the 2d feature map ``x``.
+    """An interactive figure: ``render(**params)`` drawn for the values the controls show.
 
     Args:
-        fn: a pooling function called as ``fn(x[None], **params)`` (``(C, H, W)`` in, out), or
-            a dict ``{name: fn}``, which adds a first control ``pool`` choosing among them.
-        x: the input feature map, a 2d array; converted to float64 so every pool accepts it.
+        render: called with one keyword argument per control; returns a matplotlib
+            ``Figure`` (drawn as a PNG at most :data:`COLUMN_PX` wide, then closed) or an HTML
+            string. Make it a module-level function of the package, so a browser test can
+            call it again.
         mode: ``"live"`` or ``"static"``; default from :func:`widget_mode`.
         title: a line shown above the controls.
         defaults: the value each control starts at; default its first value.
-        reference: ``reference(fn)`` returns the torch function to compare ``fn`` with, or
-            None; default :func:`torch_reference`.
-        **controls: for each keyword argument of ``fn`` to vary, the values a reader can pick.
+        compare: ``compare(**params)`` returns a :class:`Comparison` with PyTorch (or None);
+            shown under every state, and a static build raises when torch disagrees.
+        **controls: for each keyword argument of ``render``, the values a reader can pick.
 
     Returns:
         An ``ipywidgets.VBox`` (display it by ending the cell with it) with the plain
@@ -98,50 +143,75 @@ def explore(
         ``HTML`` widget, or the outermost static ``Stack``) and ``links`` (the static mode's
         ``jslink`` s).
     """
-    fns = dict(fn) if isinstance(fn, Mapping) else {getattr(fn, "__name__", "fn"): fn}
-    if not fns:
-        raise ValueError("fn must be a function or a non-empty dict of functions")
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"x must be a 2d feature map, got shape {x.shape}")
-    options: dict[str, list[Any]] = {}
-    if isinstance(fn, Mapping):
-        options["pool"] = list(fns)
-    for name, values in controls.items():
-        values = list(values) if isinstance(values, Sequence | range) else None
-        if not values or name == "pool":
-            raise ValueError(f"control {name!r} must be a non-empty list of values")
-        options[name] = values
-    defaults = dict(defaults or {})
-    unknown = set(defaults) - set(options)
-    if unknown:
-        raise ValueError(f"defaults names no control: {sorted(unknown)}")
-    for name, value in defaults.items():
-        if value not in options[name]:
-            raise ValueError(f"default {name}={value!r} is not one of {options[name]}")
-    figure = _Figure(fns, x, options, reference or torch_reference)
-    return _build(figure, widget_mode(mode), title, defaults)
+    options = _options(controls, defaults)
+
+    def state(params: Mapping[str, Any], live: bool) -> str:
+        return state_html(render, params, compare=compare, live=live)
+
+    return build(options, state, widget_mode(mode), title, defaults or {})
 
 
-def torch_reference(fn: PoolFn) -> Callable[..., Any] | None:
-    """The ``torch.nn.functional`` op ``fn`` mirrors (``max_pool2d_loop`` -> ``max_pool2d``).
+def state_html(render: Render, params: Mapping[str, Any], *,
+               compare: Callable[..., Comparison | None] | None = None,
+               live: bool = False) -> str:
+    """One state of an :func:`interactive` figure: what ``render`` draws, wrapped for the page.
 
-    None when torch is not installed or has no op of that name.
+    Static states (``live=False``) raise ``AssertionError`` when ``compare`` finds that torch
+    disagrees.
     """
-    try:
-        import torch.nn.functional as F  # noqa: N812 (torch's own alias)
-    except ImportError:
-        return None
-    return getattr(F, getattr(fn, "__name__", "").removesuffix("_loop"), None)
+    body = to_html(render(**params))
+    if compare is not None:
+        comparison = compare(**params)
+        if comparison is not None:
+            if not live and not comparison.same:
+                raise AssertionError(f"{_qualname(render)}{dict(params)}: {comparison.name} "
+                                     f"differs: {comparison.ours!r} != {comparison.theirs!r}")
+            body += comparison.html(side_by_side=live)
+    attrs = {"class": "pc-state", "data-params": json.dumps(dict(params))}
+    if _importable(render) and (compare is None or _importable(compare)):
+        attrs["data-render"] = _qualname(render)
+        if compare is not None:
+            attrs["data-compare"] = _qualname(compare)
+        attrs["data-digest"] = digest(body)
+    return _div(attrs, body)
 
 
-def _build(figure: _Figure, mode: str, title: str, defaults: Mapping[str, Any]) -> Any:
+def to_html(drawn: Any) -> str:
+    """HTML for what a figure function returned: a matplotlib figure as an inline PNG."""
+    if isinstance(drawn, str):
+        return drawn
+    if hasattr(drawn, "savefig"):
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        dpi = 2 * 96  # sharp on high-density screens, shown at half size
+        width_in = min(drawn.get_figwidth(), COLUMN_PX / 96)
+        drawn.set_size_inches(width_in, drawn.get_figheight() * width_in / drawn.get_figwidth())
+        drawn.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+        plt.close(drawn)
+        width = round(width_in * 96)
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return (f'<img class="pc-plot" src="data:image/png;base64,{data}" width="{width}" '
+                f'style="max-width:100%;height:auto" alt="figure">')
+    raise TypeError(f"a figure function must return a matplotlib Figure or an HTML string, "
+                    f"got {type(drawn).__name__}")
+
+
+def digest(body: str) -> str:
+    """A short hash of a state's HTML; equal bodies give equal digests."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def build(options: dict[str, list[Any]], state: Callable[[Mapping[str, Any], bool], str],
+          mode: str, title: str, defaults: Mapping[str, Any]) -> Any:
+    """The widget for ``options`` (control -> values) whose states ``state(params, live)``
+    draws; shared by :func:`interactive` and :func:`pooling_course.explorer.explore`."""
     import ipywidgets as w
 
     controls = {name: _control(w, name, values, defaults.get(name, values[0]))
-                for name, values in figure.options.items()}
-    display, links = (_live_display(w, figure, controls) if mode == "live"
-                      else _static_display(w, figure, controls))
+                for name, values in options.items()}
+    display, links = (_live_display(w, state, controls) if mode == "live"
+                      else _static_display(w, state, options, controls))
     head = f"<style>{figures.GRID_CSS}</style>"
     if title:
         head += f'<p class="pc-title"><strong>{html.escape(title)}</strong></p>'
@@ -154,85 +224,36 @@ def _build(figure: _Figure, mode: str, title: str, defaults: Mapping[str, Any]) 
     return box
 
 
-class _Figure:
-    """What a figure computes and draws, independent of how the widget shows it."""
-
-    def __init__(self, fns: dict[str, PoolFn], x: np.ndarray, options: dict[str, list[Any]],
-                 reference: Callable[[PoolFn], Callable[..., Any] | None]) -> None:
-        self.fns, self.x, self.options, self.reference = fns, x, options, reference
-
-    def split(self, params: Mapping[str, Any]) -> tuple[PoolFn, dict[str, Any]]:
-        kwargs = {k: v for k, v in params.items() if k != "pool"}
-        return self.fns[params.get("pool", next(iter(self.fns)))], kwargs
-
-    def compute(self, params: Mapping[str, Any]) -> np.ndarray:
-        fn, kwargs = self.split(params)
-        return np.asarray(fn(self.x[None], **kwargs))[0]
-
-    def torch_compute(self, params: Mapping[str, Any]) -> tuple[str, np.ndarray] | None:
-        fn, kwargs = self.split(params)
-        ref = self.reference(fn)
-        if ref is None:
-            return None
-        import torch
-        import torch.nn.functional as F  # noqa: N812 (torch's own alias)
-
-        name = (f"torch.nn.functional.{ref.__name__}" if getattr(F, ref.__name__, None) is ref
-                else f"{ref.__module__}.{ref.__name__}")  # avg_pool2d lives in torch._C._nn
-        return name, ref(torch.from_numpy(self.x[None]), **kwargs).numpy()[0]
-
-    def state_html(self, params: Mapping[str, Any], torch_side: bool = False,
-                   check_torch: bool = False) -> str:
-        """One state: the input with its windows and the output, or the package's error."""
-        fn, kwargs = self.split(params)
-        uid = f"pc-s{next(_STATE_IDS)}-{os.getpid()}"  # unique on the page, for its CSS
-        attrs = {
-            "id": uid,
-            "class": "pc-state pc-figure",
-            "data-params": json.dumps(dict(params)),
-            "data-call": json.dumps({"fn": f"{fn.__module__}.{fn.__qualname__}",
-                                     "kwargs": kwargs}),
-            "data-input": json.dumps(self.x.tolist()),
-        }
-        try:
-            out = self.compute(params)
-        except (ValueError, TypeError) as exc:
-            attrs["data-error"] = str(exc)
-            return _div(attrs, f'<p class="pc-error">{html.escape(fn.__name__)}: '
-                               f"{html.escape(str(exc))}</p>")
-        ref = self.torch_compute(params) if (torch_side or check_torch) else None
-        panels = _input_html(self.x, out.shape, kwargs, uid) + figures.grid_html(
-            out, title=f"output {out.shape[0]}×{out.shape[1]}", role="output",
-            vmin=float(self.x.min()), vmax=float(self.x.max()),
-            cell_attrs={(i, j): {"data-out": f"{i},{j}"} for i, j in np.ndindex(out.shape)})
-        notes = [_size_note(self.x.shape, out.shape, kwargs)]
-        if ref is not None:
-            name, expected = ref
-            same = expected.shape == out.shape and np.allclose(expected, out, equal_nan=True)
-            if check_torch and not same:
-                raise AssertionError(f"{fn.__name__}{kwargs} differs from {name}: "
-                                     f"{out.tolist()} != {expected.tolist()}")
-            if torch_side:
-                panels += figures.grid_html(expected, title=f"torch {out.shape[0]}×"
-                                            f"{out.shape[1]}", role="torch",
-                                            vmin=float(self.x.min()), vmax=float(self.x.max()))
-            notes.append(f"{html.escape(name)} gives {'the same' if same else 'a DIFFERENT'} "
-                         "output.")
-        body = (f'<div class="pc-panels">{panels}</div>'
-                + "".join(f'<p class="pc-note">{n}</p>' for n in notes))
-        return _div(attrs, body)
+def _options(controls: Mapping[str, Sequence[Any]],
+             defaults: Mapping[str, Any] | None) -> dict[str, list[Any]]:
+    """Check a declaration: every control a non-empty list, every default one of its values."""
+    options: dict[str, list[Any]] = {}
+    for name, values in controls.items():
+        values = list(values) if isinstance(values, Sequence | range) else None
+        if not values:
+            raise ValueError(f"control {name!r} must be a non-empty list of values")
+        options[name] = values
+    if not options:
+        raise ValueError("a figure needs at least one control")
+    unknown = set(defaults or {}) - set(options)
+    if unknown:
+        raise ValueError(f"defaults names no control: {sorted(unknown)}")
+    for name, value in (defaults or {}).items():
+        if value not in options[name]:
+            raise ValueError(f"default {name}={value!r} is not one of {options[name]}")
+    return options
 
 
 def _control(w: Any, name: str, values: list[Any], value: Any) -> Any:
     labels = [(_label(v), v) for v in values]
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         control = w.SelectionSlider(options=labels, value=value, description=name,
-                                    continuous_update=True, layout=w.Layout(width="300px"),
-                                    style={"description_width": "6.5em"})
+                                    continuous_update=True, layout=w.Layout(width="320px"),
+                                    style={"description_width": "7.5em"})
     else:
         control = w.ToggleButtons(options=labels, value=value, description=name,
-                                  layout=w.Layout(width="300px"),
-                                  style={"description_width": "6.5em", "button_width": "4.5em"})
+                                  layout=w.Layout(width="auto"),
+                                  style={"description_width": "7.5em", "button_width": "auto"})
     control.add_class(f"pc-control-{name}")
     return control
 
@@ -241,12 +262,12 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _live_display(w: Any, figure: _Figure, controls: dict[str, Any]) -> Any:
+def _live_display(w: Any, state: Callable[[Mapping[str, Any], bool], str],
+                  controls: dict[str, Any]) -> Any:
     out = w.HTML()
 
     def update(_: object = None) -> None:
-        params = {name: c.value for name, c in controls.items()}
-        out.value = figure.state_html(params, torch_side=True)
+        out.value = state({name: c.value for name, c in controls.items()}, True)
 
     for control in controls.values():
         control.observe(update, names="value")
@@ -254,14 +275,15 @@ def _live_display(w: Any, figure: _Figure, controls: dict[str, Any]) -> Any:
     return out, []
 
 
-def _static_display(w: Any, figure: _Figure, controls: dict[str, Any]) -> Any:
+def _static_display(w: Any, state: Callable[[Mapping[str, Any], bool], str],
+                    options: dict[str, list[Any]], controls: dict[str, Any]) -> Any:
     names = list(controls)
 
     def level(depth: int, params: dict[str, Any]) -> Any:
         if depth == len(names):
-            return w.HTML(figure.state_html(params, check_torch=True))
+            return w.HTML(state(params, False))
         name = names[depth]
-        stack = w.Stack([level(depth + 1, {**params, name: v}) for v in figure.options[name]],
+        stack = w.Stack([level(depth + 1, {**params, name: v}) for v in options[name]],
                         selected_index=controls[name].index)
         links.append(w.jslink((controls[name], "index"), (stack, "selected_index")))
         return stack
@@ -270,54 +292,15 @@ def _static_display(w: Any, figure: _Figure, controls: dict[str, Any]) -> Any:
     return level(0, {}), links
 
 
-def _input_html(x: np.ndarray, out_shape: tuple[int, ...], kwargs: Mapping[str, Any],
-                uid: str) -> str:
-    """The input with its padding ring; hovering an output cell outlines that cell's window."""
-    k = _pair(kwargs.get("kernel_size", 1))
-    s = _pair(kwargs.get("stride") or k)
-    p = _pair(kwargs.get("padding", 0))
-    d = _pair(kwargs.get("dilation", 1))
-    # Rows/columns of the drawing: padding both sides, plus any window overhang (ceil_mode).
-    reach = [max((out_shape[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1, x.shape[a] + 2 * p[a])
-             for a in (0, 1)]
-    grid = np.full(reach, np.nan)
-    grid[p[0]:p[0] + x.shape[0], p[1]:p[1] + x.shape[1]] = x
-    members: dict[tuple[int, int], list[str]] = {}
-    for i, j in np.ndindex(out_shape):
-        for a in range(k[0]):
-            for b in range(k[1]):
-                members.setdefault((i * s[0] + a * d[0], j * s[1] + b * d[1]), []).append(
-                    f"pc-w{i}-{j}")
-    cell_attrs = {pos: {"class": " ".join(c)} for pos, c in members.items()}
-    rules = [f"#{uid}:not(:has([data-out]:hover)) td.pc-w0-0"]
-    rules += [f"#{uid}:has([data-out='{i},{j}']:hover) td.pc-w{i}-{j}"
-              for i, j in np.ndindex(out_shape)]
-    style = ",\n".join(rules) + f" {{ border-color: {figures.WINDOW}; }}"
-    style += f"\n#{uid} [data-out]:hover {{ border-color: {figures.WINDOW}; cursor: default; }}"
-    title = f"input {x.shape[0]}×{x.shape[1]}" + (f", padding {p[0]}" if any(p) else "")
-    return f"<style>{style}</style>" + figures.grid_html(
-        grid, title=title, role="input", cell_attrs=cell_attrs,
-        vmin=float(x.min()), vmax=float(x.max()))
+def _qualname(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def _size_note(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-               kwargs: Mapping[str, Any]) -> str:
-    """The output-size formula with this state's numbers, for the first axis."""
-    k = _pair(kwargs.get("kernel_size", 1))[0]
-    s = _pair(kwargs.get("stride") or k)[0]
-    p = _pair(kwargs.get("padding", 0))[0]
-    d = _pair(kwargs.get("dilation", 1))[0]
-    ceil = bool(kwargs.get("ceil_mode", False))
-    n = in_shape[0]
-    size = pool_output_size(n, k, s, p, d, ceil)
-    rounding = "⌈ ⌉" if ceil else "⌊ ⌋"
-    dk = f"{d}·({k}−1)" if d != 1 else f"({k}−1)"
-    return (f"Windows of {k}×{k}, stride {s}: output height = {rounding[0]}({n} + 2·{p} − {dk} "
-            f"− 1) / {s}{rounding[2]} + 1 = {size}. Hover an output cell to see its window.")
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+def _importable(fn: Callable[..., Any]) -> bool:
+    """True for a module-level function of the package, which a test can import and call."""
+    module, qualname = getattr(fn, "__module__", ""), getattr(fn, "__qualname__", "")
+    return (module or "").startswith("pooling_course.") and "<" not in qualname \
+        and "." not in qualname
 
 
 def _div(attrs: Mapping[str, str], body: str) -> str:

@@ -9,10 +9,12 @@ notebook; without ``--submission`` the graded tests grade the reference solution
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -33,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--submission", default=None,
                      help="notebook whose answers graded tests check (default: the solution)")
     parser.addoption("--grade-report", default=None, help="write graded outcomes here as JSON")
+    parser.addoption("--grade-seed", default="0",
+                     help="seed of the graded tests' random inputs (with the submission's name)")
 
 
 def _graded_marker(item: pytest.Item) -> pytest.Mark | None:
@@ -51,6 +55,19 @@ def submission(request: pytest.FixtureRequest) -> object:
     if path not in _loaded:
         _loaded[path] = load_notebook(path)
     return _loaded[path].namespace
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """Random inputs for a graded test that a student cannot hard-code.
+
+    Seeded by the submission's file name, the test and ``--grade-seed``: a re-grade of the same
+    notebook draws the same inputs (and so reproduces its score); another student, another test
+    or another seed draws others.
+    """
+    option = request.config.getoption("--submission") or "solution"
+    key = f"{request.config.getoption('--grade-seed')}:{Path(option).name}:{request.node.nodeid}"
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8]))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 
 from pooling_course import figures, forward
-from pooling_course.widgets import MODE_ENV, explore, widget_mode
+from pooling_course.explorer import explore
+from pooling_course.widgets import (
+    COLUMN_PX,
+    MODE_ENV,
+    Comparison,
+    interactive,
+    state_html,
+    widget_mode,
+)
 
 matplotlib.use("Agg")
 
@@ -168,3 +176,84 @@ def test_heatmap_annotates_every_cell_in_the_course_style():
     assert ax.get_images()[0].get_cmap().name == figures.CMAP
     assert len(ax.patches) == 1
     plt.close(fig)
+
+
+# -- the general layer: interactive() ------------------------------------------------------
+
+def _bars(height, colour="C0"):
+    """A figure function: a matplotlib bar of the given height."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.bar([0], [height], color=colour)
+    return fig
+
+
+def _text(a, b):
+    return f"<p>a={a} b={b}</p>"
+
+
+def test_interactive_static_holds_one_state_per_combination_in_control_order():
+    fig = interactive(_text, mode="static", defaults={"b": "y"}, a=[1, 2, 3], b=["x", "y"])
+    leaves = dict(_leaves(fig.display))
+    assert len(leaves) == 6 and len(fig.links) == 1 + 3
+    for (i, j), leaf in leaves.items():
+        params = {"a": [1, 2, 3][i], "b": ["x", "y"][j]}
+        assert json.loads(_attr(leaf.value, "data-params")) == params
+        assert f"<p>a={params['a']} b={params['b']}</p>" in leaf.value
+    assert fig.controls["b"].value == "y" and fig.display.selected_index == 0
+
+
+def test_interactive_draws_matplotlib_figures_as_column_sized_pngs():
+    fig = interactive(_bars, mode="static", height=[1, 2])
+    bodies = [leaf.value for _, leaf in _leaves(fig.display)]
+    assert all('<img class="pc-plot" src="data:image/png;base64,' in b for b in bodies)
+    widths = [int(re.search(r'width="(\d+)"', b)[1]) for b in bodies]
+    assert all(w <= COLUMN_PX for w in widths)
+    assert bodies[0] != bodies[1]  # a different height draws a different picture
+
+
+def test_interactive_states_of_package_functions_carry_a_digest_a_test_can_recompute():
+    _bars.__module__, saved = "pooling_course.somewhere", _bars.__module__
+    try:
+        value = state_html(_bars, {"height": 2})
+        again = state_html(_bars, {"height": 2})
+    finally:
+        _bars.__module__ = saved
+    assert _attr(value, "data-render") == "pooling_course.somewhere._bars"
+    assert _attr(value, "data-digest") == _attr(again, "data-digest")  # drawing is deterministic
+    assert _attr(state_html(_text, {"a": 1, "b": 2}), "data-render") is None  # not importable
+
+
+def test_interactive_compare_shows_torch_and_a_static_build_refuses_a_disagreement():
+    def agree(a, b):
+        return Comparison("torch.thing", np.arange(3.0) * a, np.arange(3.0) * a)
+
+    def disagree(a, b):
+        return Comparison("torch.thing", np.zeros(2), np.ones(2))
+
+    live = interactive(_text, mode="live", compare=agree, a=[1, 2], b=["x"])
+    assert "torch.thing gives the same output" in live.display.value
+    live.controls["a"].value = 2
+    assert "[0. 2. 4.]" in live.display.value and 'data-role="torch"' in live.display.value
+    static = interactive(_text, mode="static", compare=agree, a=[1, 2], b=["x"])
+    assert all("gives the same output" in leaf.value for _, leaf in _leaves(static.display))
+    with pytest.raises(AssertionError, match="torch.thing differs"):
+        interactive(_text, mode="static", compare=disagree, a=[1], b=["x"])
+    assert "DIFFERENT" in interactive(_text, mode="live", compare=disagree, a=[1],
+                                      b=["x"]).display.value
+
+
+@pytest.mark.parametrize("controls, match", [
+    ({}, "at least one control"),
+    ({"a": []}, "non-empty list"),
+    ({"a": 3}, "non-empty list"),
+])
+def test_interactive_rejects_bad_declarations(controls, match):
+    with pytest.raises(ValueError, match=match):
+        interactive(_text, mode="static", **controls)
+
+
+def test_interactive_rejects_a_figure_function_returning_something_else():
+    with pytest.raises(TypeError, match="matplotlib Figure or an HTML string"):
+        interactive(lambda a: 42, mode="static", a=[1])

@@ -119,6 +119,18 @@ def test_no_page_loads_anything_from_another_host(book_dir):
     assert offenders == {}
 
 
+MAX_PAGE_BYTES = 5 * 2**20
+
+
+def test_every_page_with_all_its_figure_states_weighs_under_5_mb(book_dir, capsys):
+    """A page's HTML holds every precomputed state of its figures (and their images)."""
+    weights = {path: (book_dir / path).stat().st_size for path in PAGES}
+    with capsys.disabled():
+        print("\npage weights: " + ", ".join(f"{p} {w / 2**20:.2f} MB"
+                                              for p, w in sorted(weights.items())))
+    assert {p: w for p, w in weights.items() if w > MAX_PAGE_BYTES} == {}
+
+
 def test_search_finds_the_chapters(offline_page, server):
     page, traffic = offline_page
     _load(page, server + "search.html?q=pooling")
@@ -199,6 +211,29 @@ def _check_state(figure) -> None:
              for i in range(controls.count())}
     assert {k: str(v) for k, v in params.items()} == shown
 
+    if state.get_attribute("data-call"):
+        _check_grid(state)
+    elif state.get_attribute("data-render"):
+        _check_render(state, params)
+
+
+def _check_render(state, params: dict) -> None:
+    """An interactive() state: the figure function, called again, draws exactly this state."""
+    from pooling_course.widgets import state_html
+
+    def load(qualname: str):
+        module, _, name = qualname.rpartition(".")
+        assert module.startswith("pooling_course"), qualname
+        return getattr(importlib.import_module(module), name)
+
+    compare = state.get_attribute("data-compare")
+    again = state_html(load(state.get_attribute("data-render")), params,
+                       compare=load(compare) if compare else None)
+    assert f'data-digest="{state.get_attribute("data-digest")}"' in again
+
+
+def _check_grid(state) -> None:
+    """An explore() state: every number of the grid is what the package computes."""
     call = json.loads(state.get_attribute("data-call"))
     module, _, name = call["fn"].rpartition(".")
     assert module.startswith("pooling_course"), call["fn"]

@@ -1,0 +1,210 @@
+"""The pooling-grid figure: an input feature map with its windows beside the pooled output.
+
+Chapter 1's Explore figure, built on the widget layer of :mod:`pooling_course.widgets`::
+
+    explore({"max": PF.max_pool2d, "avg": PF.avg_pool2d}, x,
+            kernel_size=[1, 2, 3], stride=[1, 2, 3], padding=[0, 1])
+
+gives one control per keyword and, for every setting, the input with its padding and the
+output computed by the chosen function, checked against the ``torch.nn.functional`` op of the
+same name (live: shown beside it; static: at build time). Settings the function rejects show
+its error message.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import figures
+from .forward import pool_output_size
+from .widgets import _div, _options, build, widget_mode
+
+PoolFn = Callable[..., np.ndarray]
+_STATE_IDS = itertools.count()
+
+
+def explore(
+    fn: PoolFn | Mapping[str, PoolFn],
+    x: np.ndarray,
+    *,
+    mode: str | None = None,
+    title: str = "",
+    defaults: Mapping[str, Any] | None = None,
+    reference: Callable[[PoolFn], Callable[..., Any] | None] | None = None,
+    **controls: Sequence[Any],
+) -> Any:
+    """An interactive figure of ``fn`` applied to the 2d feature map ``x``.
+
+    Args:
+        fn: a pooling function called as ``fn(x[None], **params)`` (``(C, H, W)`` in, out), or
+            a dict ``{name: fn}``, which adds a first control ``pool`` choosing among them.
+        x: the input feature map, a 2d array; converted to float64 so every pool accepts it.
+        mode: ``"live"`` or ``"static"``; default from :func:`widget_mode`.
+        title: a line shown above the controls.
+        defaults: the value each control starts at; default its first value.
+        reference: ``reference(fn)`` returns the torch function to compare ``fn`` with, or
+            None; default :func:`torch_reference`.
+        **controls: for each keyword argument of ``fn`` to vary, the values a reader can pick.
+
+    Returns:
+        An ``ipywidgets.VBox`` (display it by ending the cell with it) with the plain
+        attributes ``mode``, ``controls`` (name -> control widget), ``display`` (the live
+        ``HTML`` widget, or the outermost static ``Stack``) and ``links`` (the static mode's
+        ``jslink`` s).
+    """
+    fns = dict(fn) if isinstance(fn, Mapping) else {getattr(fn, "__name__", "fn"): fn}
+    if not fns:
+        raise ValueError("fn must be a function or a non-empty dict of functions")
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2d feature map, got shape {x.shape}")
+    if "pool" in controls:
+        raise ValueError("control 'pool' is reserved for choosing among the functions of fn")
+    options = _options({**({"pool": list(fns)} if isinstance(fn, Mapping) else {}), **controls},
+                       defaults)
+    figure = _Figure(fns, x, options, reference or torch_reference)
+    return build(options, figure.state_html, widget_mode(mode), title, defaults or {})
+
+
+def torch_reference(fn: PoolFn) -> Callable[..., Any] | None:
+    """The ``torch.nn.functional`` op ``fn`` mirrors (``max_pool2d_loop`` -> ``max_pool2d``).
+
+    None when torch is not installed or has no op of that name.
+    """
+    try:
+        import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+    except ImportError:
+        return None
+    return getattr(F, getattr(fn, "__name__", "").removesuffix("_loop"), None)
+
+
+
+class _Figure:
+    """What a figure computes and draws, independent of how the widget shows it."""
+
+    def __init__(self, fns: dict[str, PoolFn], x: np.ndarray, options: dict[str, list[Any]],
+                 reference: Callable[[PoolFn], Callable[..., Any] | None]) -> None:
+        self.fns, self.x, self.options, self.reference = fns, x, options, reference
+
+    def split(self, params: Mapping[str, Any]) -> tuple[PoolFn, dict[str, Any]]:
+        kwargs = {k: v for k, v in params.items() if k != "pool"}
+        return self.fns[params.get("pool", next(iter(self.fns)))], kwargs
+
+    def compute(self, params: Mapping[str, Any]) -> np.ndarray:
+        fn, kwargs = self.split(params)
+        return np.asarray(fn(self.x[None], **kwargs))[0]
+
+    def torch_compute(self, params: Mapping[str, Any]) -> tuple[str, np.ndarray] | None:
+        fn, kwargs = self.split(params)
+        ref = self.reference(fn)
+        if ref is None:
+            return None
+        import torch
+        import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+        name = (f"torch.nn.functional.{ref.__name__}" if getattr(F, ref.__name__, None) is ref
+                else f"{ref.__module__}.{ref.__name__}")  # avg_pool2d lives in torch._C._nn
+        return name, ref(torch.from_numpy(self.x[None]), **kwargs).numpy()[0]
+
+    def state_html(self, params: Mapping[str, Any], live: bool = False) -> str:
+        """One state: the input with its windows and the output, or the package's error.
+
+        Live states show torch's output beside ours; static ones raise if torch disagrees.
+        """
+        torch_side, check_torch = live, not live
+        fn, kwargs = self.split(params)
+        uid = f"pc-s{next(_STATE_IDS)}-{os.getpid()}"  # unique on the page, for its CSS
+        attrs = {
+            "id": uid,
+            "class": "pc-state pc-figure",
+            "data-params": json.dumps(dict(params)),
+            "data-call": json.dumps({"fn": f"{fn.__module__}.{fn.__qualname__}",
+                                     "kwargs": kwargs}),
+            "data-input": json.dumps(self.x.tolist()),
+        }
+        try:
+            out = self.compute(params)
+        except (ValueError, TypeError) as exc:
+            attrs["data-error"] = str(exc)
+            return _div(attrs, f'<p class="pc-error">{html.escape(fn.__name__)}: '
+                               f"{html.escape(str(exc))}</p>")
+        ref = self.torch_compute(params) if (torch_side or check_torch) else None
+        panels = _input_html(self.x, out.shape, kwargs, uid) + figures.grid_html(
+            out, title=f"output {out.shape[0]}×{out.shape[1]}", role="output",
+            vmin=float(self.x.min()), vmax=float(self.x.max()),
+            cell_attrs={(i, j): {"data-out": f"{i},{j}"} for i, j in np.ndindex(out.shape)})
+        notes = [_size_note(self.x.shape, out.shape, kwargs)]
+        if ref is not None:
+            name, expected = ref
+            same = expected.shape == out.shape and np.allclose(expected, out, equal_nan=True)
+            if check_torch and not same:
+                raise AssertionError(f"{fn.__name__}{kwargs} differs from {name}: "
+                                     f"{out.tolist()} != {expected.tolist()}")
+            if torch_side:
+                panels += figures.grid_html(expected, title=f"torch {out.shape[0]}×"
+                                            f"{out.shape[1]}", role="torch",
+                                            vmin=float(self.x.min()), vmax=float(self.x.max()))
+            notes.append(f"{html.escape(name)} gives {'the same' if same else 'a DIFFERENT'} "
+                         "output.")
+        body = (f'<div class="pc-panels">{panels}</div>'
+                + "".join(f'<p class="pc-note">{n}</p>' for n in notes))
+        return _div(attrs, body)
+
+
+
+def _input_html(x: np.ndarray, out_shape: tuple[int, ...], kwargs: Mapping[str, Any],
+                uid: str) -> str:
+    """The input with its padding ring; hovering an output cell outlines that cell's window."""
+    k = _pair(kwargs.get("kernel_size", 1))
+    s = _pair(kwargs.get("stride") or k)
+    p = _pair(kwargs.get("padding", 0))
+    d = _pair(kwargs.get("dilation", 1))
+    # Rows/columns of the drawing: padding both sides, plus any window overhang (ceil_mode).
+    reach = [max((out_shape[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1, x.shape[a] + 2 * p[a])
+             for a in (0, 1)]
+    grid = np.full(reach, np.nan)
+    grid[p[0]:p[0] + x.shape[0], p[1]:p[1] + x.shape[1]] = x
+    members: dict[tuple[int, int], list[str]] = {}
+    for i, j in np.ndindex(out_shape):
+        for a in range(k[0]):
+            for b in range(k[1]):
+                members.setdefault((i * s[0] + a * d[0], j * s[1] + b * d[1]), []).append(
+                    f"pc-w{i}-{j}")
+    cell_attrs = {pos: {"class": " ".join(c)} for pos, c in members.items()}
+    rules = [f"#{uid}:not(:has([data-out]:hover)) td.pc-w0-0"]
+    rules += [f"#{uid}:has([data-out='{i},{j}']:hover) td.pc-w{i}-{j}"
+              for i, j in np.ndindex(out_shape)]
+    style = ",\n".join(rules) + f" {{ border-color: {figures.WINDOW}; }}"
+    style += f"\n#{uid} [data-out]:hover {{ border-color: {figures.WINDOW}; cursor: default; }}"
+    title = f"input {x.shape[0]}×{x.shape[1]}" + (f", padding {p[0]}" if any(p) else "")
+    return f"<style>{style}</style>" + figures.grid_html(
+        grid, title=title, role="input", cell_attrs=cell_attrs,
+        vmin=float(x.min()), vmax=float(x.max()))
+
+
+def _size_note(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+               kwargs: Mapping[str, Any]) -> str:
+    """The output-size formula with this state's numbers, for the first axis."""
+    k = _pair(kwargs.get("kernel_size", 1))[0]
+    s = _pair(kwargs.get("stride") or k)[0]
+    p = _pair(kwargs.get("padding", 0))[0]
+    d = _pair(kwargs.get("dilation", 1))[0]
+    ceil = bool(kwargs.get("ceil_mode", False))
+    n = in_shape[0]
+    size = pool_output_size(n, k, s, p, d, ceil)
+    rounding = "⌈ ⌉" if ceil else "⌊ ⌋"
+    dk = f"{d}·({k}−1)" if d != 1 else f"({k}−1)"
+    return (f"Windows of {k}×{k}, stride {s}: output height = {rounding[0]}({n} + 2·{p} − {dk} "
+            f"− 1) / {s}{rounding[2]} + 1 = {size}. Hover an output cell to see its window.")
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
