@@ -40,11 +40,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import functional as PF
 from ._args import check_positive, ntuple
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .widgets import Comparison
 
 FLT_MAX = float(np.finfo(np.float32).max)
 _DTYPES = (np.float32, np.float64)
@@ -707,3 +713,179 @@ def roi_align_backward(grad_output: np.ndarray, input: np.ndarray, boxes: Boxes,
         mask = np.broadcast_to(used[None, ..., None], value.shape)
         np.add.at(flat_input, index[mask], value[mask])  # row-major: the kernel's order
     return grad_input
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+def demo_map(height: int, width: int) -> np.ndarray:
+    """The smooth ``(height, width)`` float32 feature map the chapter's figures pool.
+
+    >>> demo_map(2, 3).shape
+    (2, 3)
+    """
+    h, w = np.mgrid[0:height, 0:width].astype(np.float64)
+    values = 5 + 3 * np.sin(w / 1.6 + 0.4) + 2 * np.cos(h / 1.9) + 0.25 * h
+    return np.round(values, 1).astype(np.float32)
+
+
+def adaptive_figure(length: int, output_size: int) -> Figure:
+    """Adaptive pooling's windows along one axis of ``length`` cells, as bars under the cells,
+    each labelled with its average."""
+    import matplotlib.pyplot as plt
+
+    from .figures import CMAP, WINDOW, style
+
+    x = demo_map(1, length)[0]
+    means = PF.adaptive_avg_pool1d(x[None], output_size)[0]
+    with style():
+        fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.42 * output_size))
+        ax.imshow(x[None], cmap=CMAP, extent=(0, length, 0.5, -0.5), aspect="auto")
+        for i, v in enumerate(x):
+            ax.text(i + 0.5, 0, f"{v:g}", ha="center", va="center", fontsize=9)
+        for i, (start, end) in enumerate(adaptive_windows(length, output_size)):
+            y = 1 + 0.8 * i
+            ax.add_patch(plt.Rectangle((start + 0.05, y - 0.3), end - start - 0.1, 0.6,
+                                       color=WINDOW, alpha=0.25))
+            ax.text((start + end) / 2, y, f"out[{i}]: cells {start}..{end - 1}, "
+                    f"mean {means[i]:.3g}", ha="center", va="center", fontsize=8.5)
+        ax.set_xlim(0, length)
+        ax.set_ylim(0.8 * output_size + 0.6, -0.5)
+        ax.set_xticks(np.arange(length) + 0.5, [str(i) for i in range(length)])
+        ax.set_yticks([])
+        ax.set_title(f"{length} cells -> {output_size}: start = floor(i·{length}/{output_size}),"
+                     f" end = ceil((i+1)·{length}/{output_size})", fontsize=10)
+    return fig
+
+
+def adaptive_compare(length: int, output_size: int) -> Comparison:
+    """torch's ``adaptive_avg_pool1d`` of :func:`adaptive_figure`'s cells, beside ours."""
+    import torch
+
+    from .widgets import Comparison
+
+    x = demo_map(1, length)
+    theirs = torch.nn.functional.adaptive_avg_pool1d(torch.from_numpy(x), output_size)
+    return Comparison("torch.nn.functional.adaptive_avg_pool1d",
+                      PF.adaptive_avg_pool1d(x, output_size), theirs.numpy())
+
+
+SPP_LEVELS = (1, 2, 4)
+
+
+def spp_figure(height: int, width: int) -> Figure:
+    """Spatial pyramid pooling of a ``height x width`` map: the bins of levels 1, 2 and 4,
+    each labelled with its maximum, and the fixed length of the result."""
+    import matplotlib.pyplot as plt
+
+    from .figures import CMAP, WINDOW, style
+
+    x = demo_map(height, width)
+    with style():
+        fig, axes = plt.subplots(1, len(SPP_LEVELS), figsize=(6.8, 2.3))
+        for ax, level in zip(axes, SPP_LEVELS, strict=True):
+            out = PF.adaptive_max_pool2d(x[None], level)[0]
+            ax.imshow(x, cmap=CMAP, vmin=x.min() - 1, vmax=x.max() + 1,
+                      extent=(0, width, height, 0))
+            for i, (r0, r1) in enumerate(adaptive_windows(height, level)):
+                for j, (c0, c1) in enumerate(adaptive_windows(width, level)):
+                    inset = 0.06 * ((i + j) % 2)  # overlapping bins stay distinguishable
+                    ax.add_patch(plt.Rectangle((c0 + inset, r0 + inset), c1 - c0 - 2 * inset,
+                                               r1 - r0 - 2 * inset, fill=False, lw=1.6,
+                                               edgecolor=WINDOW))
+                    ax.text((c0 + c1) / 2, (r0 + r1) / 2, f"{out[i, j]:g}", ha="center",
+                            va="center", fontsize=8 if level < 4 else 6.5)
+            ax.set_title(f"level {level}: {level * level} bin{'s' * (level > 1)}", fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        total = sum(level * level for level in SPP_LEVELS)
+        fig.suptitle(f"{height}×{width} map -> {' + '.join(str(v * v) for v in SPP_LEVELS)}"
+                     f" = {total} numbers per channel", fontsize=10)
+        fig.tight_layout()
+    return fig
+
+
+def spp_compare(height: int, width: int) -> Comparison:
+    """:func:`spatial_pyramid_pool` of :func:`spp_figure`'s map against torch's adaptive max
+    pools, concatenated."""
+    import torch
+
+    from .widgets import Comparison
+
+    x = demo_map(height, width)[None, None]
+    t = torch.from_numpy(x)
+    theirs = torch.cat([torch.nn.functional.adaptive_max_pool2d(t, v).flatten(1)
+                        for v in SPP_LEVELS], 1)
+    return Comparison("torch.nn.functional.adaptive_max_pool2d, levels (1, 2, 4)",
+                      spatial_pyramid_pool(x, SPP_LEVELS)[0], theirs[0].numpy())
+
+
+#: The box of :func:`roi_figure` before its shift: (x1, y1, x2, y2) on a 7×9 map.
+ROI_BOX = (1.2, 1.3, 4.6, 4.4)
+ROI_MAP = (7, 9)
+
+
+def ramp_map(height: int, width: int) -> np.ndarray:
+    """A float32 map that grows by 1 per column (and 0.25 per row): a window's maximum is its
+    rightmost column, so RoI pool's output shows where its bins end.
+
+    >>> ramp_map(2, 3).tolist()
+    [[0.0, 1.0, 2.0], [0.25, 1.25, 2.25]]
+    """
+    h, w = np.mgrid[0:height, 0:width]
+    return (w + 0.25 * h).astype(np.float32)
+
+
+def roi_outputs(shifts: np.ndarray, output_size: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """RoI pool's and RoIAlign's output cell ``(0, 0)`` for :data:`ROI_BOX` moved right by
+    each shift (float32, ``sampling_ratio=2``)."""
+    x = ramp_map(*ROI_MAP)[None, None]
+    x1, y1, x2, y2 = ROI_BOX
+    rois = np.array([[0, x1 + s, y1, x2 + s, y2] for s in shifts], dtype=np.float32)
+    return (roi_pool(x, rois, output_size)[:, 0, 0, 0],
+            roi_align(x, rois, output_size, sampling_ratio=2)[:, 0, 0, 0])
+
+
+def roi_figure(shift: float) -> Figure:
+    """A box moved right by ``shift`` cells: RoI pool's snapped bins and RoIAlign's samples
+    on the map (left), and both ops' first output cell as the box slides (right)."""
+    import matplotlib.pyplot as plt
+
+    from .figures import CMAP, WINDOW, WINNER, style
+
+    height, width = ROI_MAP
+    x = ramp_map(height, width)
+    x1, y1, x2, y2 = ROI_BOX
+    box = (x1 + shift, y1, x2 + shift, y2)
+    hs, he, ws, we = roi_pool_bins(box, 2, height=height, width=width)
+    ys, xs, gh, gw = _align_geometry(np.array([0, *box], np.float32), (2, 2), np.float32,
+                                     1.0, 2, False)
+    shifts = np.round(np.arange(0, 1.0001, 0.02), 2)
+    pooled, aligned = roi_outputs(shifts)
+    now_pool, now_align = roi_outputs(np.array([shift]))
+    with style():
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(6.8, 2.9),
+                                     gridspec_kw={"width_ratios": [1.15, 1]})
+        # Cell (r, c) is the unit square centred on (c, r): RoIAlign's coordinate system.
+        ax.imshow(x, cmap=CMAP, vmin=x.min() - 2, vmax=x.max() + 1)
+        ax.add_patch(plt.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1],
+                                   fill=False, ls="--", lw=1.2, edgecolor="black"))
+        for i in range(2):
+            for j in range(2):
+                ax.add_patch(plt.Rectangle((ws[j] - 0.5, hs[i] - 0.5), we[j] - ws[j],
+                                           he[i] - hs[i], fill=False, lw=2 if i + j else 3,
+                                           edgecolor=WINDOW, alpha=1 if i + j == 0 else 0.6))
+        yy, xx = np.meshgrid(ys.ravel(), xs.ravel(), indexing="ij")
+        ax.plot(xx.ravel(), yy.ravel(), "o", ms=3.5, color=WINNER)
+        ax.set_title("RoI pool bins (orange), RoIAlign samples (green)", fontsize=9)
+        ax.set_xticks(range(width))
+        ax.set_yticks(range(height))
+        ax.tick_params(length=0, labelsize=7)
+        bx.step(shifts, pooled, where="post", color=WINDOW, label="RoI pool")
+        bx.plot(shifts, aligned, color=WINNER, label="RoIAlign")
+        bx.plot([shift, shift], [now_pool[0], now_align[0]], "o", color="black", ms=4)
+        bx.axvline(shift, color="#999999", lw=0.8)
+        bx.set_xlabel("box shifted right by (cells)")
+        bx.set_title("output cell (0, 0)", fontsize=9)
+        bx.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+    return fig
