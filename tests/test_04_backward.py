@@ -176,6 +176,19 @@ def test_figure_is_deterministic_and_importable():
     assert 'data-render="pooling_course.backward.routing_figure"' in first
 
 
+def test_live_figure_redraws_when_a_control_moves():
+    from pooling_course.widgets import interactive
+
+    box = interactive(backward.routing_figure, compare=backward.routing_comparison,
+                      mode="live", preset=list(backward.PRESETS), pool=["max", "avg"],
+                      stride=[1, 2, 3])
+    before = box.display.value
+    assert 'class="pc-arrow"' in before and "torch autograd gives the same output" in before
+    box.controls["pool"].value = "avg"
+    assert box.display.value != before and 'class="pc-window"' in box.display.value
+    assert box.display.value.startswith("<div") and "data-role" in box.display.value
+
+
 @pytest.mark.parametrize("kwargs", [dict(preset="nope"), dict(pool="min"), dict(stride=4),
                                     dict(stride=True)])
 def test_figure_rejects_unknown_values(kwargs):
