@@ -1,0 +1,372 @@
+"""Chapter 4, the backward pass: the loop references, the gradient checker, the routing counts
+and the figure against torch autograd, and the graded tests of exercise 04_backward (marked
+``graded``; they grade the notebook given by ``--submission``, by default the solution)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pooling_course import backward
+from pooling_course import functional as PF
+from pooling_course.grading import EXERCISES, ROOT
+from pooling_course.widgets import state_html
+
+EXERCISE = "04_backward"
+
+
+def torch_grad(op, x: np.ndarray, g: np.ndarray, *args, **kwargs) -> np.ndarray:
+    """What torch autograd sends back to ``x`` when ``op(x, ...)`` receives ``g``."""
+    t = torch.tensor(x, requires_grad=True)
+    op(t, *args, **kwargs).backward(torch.tensor(g, dtype=t.dtype))
+    return t.grad.numpy()
+
+
+# --- the package ---------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_loop_references_equal_torch_autograd_with_ties_nan_and_padding(data):
+    h, w = data.draw(st.integers(1, 7)), data.draw(st.integers(1, 7))
+    k = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    s = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    p = (data.draw(st.integers(0, k[0] // 2)), data.draw(st.integers(0, k[1] // 2)))
+    d = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    ceil_mode = data.draw(st.booleans())
+    seed = data.draw(st.integers(0, 10_000))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(2, h, w)).astype(np.float64)  # ties on purpose
+    if data.draw(st.booleans()):
+        x[rng.random(x.shape) < 0.15] = np.nan
+    try:
+        out = F.max_pool2d(torch.tensor(x), k, s, p, d, ceil_mode)
+    except RuntimeError:
+        with pytest.raises(ValueError):
+            backward.max_pool2d_backward_loop(np.ones(1), x, k, s, p, d, ceil_mode)
+        return
+    g = rng.normal(size=tuple(out.shape))
+    ours = backward.max_pool2d_backward_loop(g, x, k, s, p, d, ceil_mode)
+    np.testing.assert_array_equal(ours, PF.max_pool2d_backward(g, x, k, s, p, d, ceil_mode))
+    if not np.isneginf(out.numpy()).any():  # torch writes out of bounds for empty windows
+        np.testing.assert_allclose(ours, torch_grad(F.max_pool2d, x, g, k, s, p, d, ceil_mode),
+                                   rtol=1e-12, atol=1e-12)
+    for count_include_pad, divisor in [(True, None), (False, None), (True, -3)]:
+        args = (k, s, p, ceil_mode, count_include_pad, divisor)
+        g = rng.normal(size=tuple(F.avg_pool2d(torch.tensor(x), *args).shape))
+        ours = backward.avg_pool2d_backward_loop(g, x, *args)
+        np.testing.assert_allclose(ours, torch_grad(F.avg_pool2d, x, g, *args), rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_loop_references_take_batches_and_keep_float32():
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 5)).astype(np.float32)
+    g = np.ones((2, 3, 2, 2), dtype=np.float32)
+    for loop, op in [(backward.max_pool2d_backward_loop, F.max_pool2d),
+                     (backward.avg_pool2d_backward_loop, F.avg_pool2d)]:
+        got = loop(g, x, 2)
+        assert got.shape == x.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, torch_grad(op, x, g, 2), rtol=1e-6)
+
+
+def test_loop_references_reject_bad_arguments():
+    x = np.zeros((1, 4, 4))
+    with pytest.raises(ValueError, match="grad_output"):
+        backward.max_pool2d_backward_loop(np.ones((1, 3, 3)), x, 2)
+    with pytest.raises(ValueError, match="divisor_override"):
+        backward.avg_pool2d_backward_loop(np.ones((1, 2, 2)), x, 2, divisor_override=0)
+    with pytest.raises(ValueError, match="padding"):
+        backward.avg_pool2d_backward_loop(np.ones((1, 2, 2)), x, 2, padding=2)
+
+
+def test_empty_windows_send_no_gradient():
+    line = np.arange(3.0).reshape(1, 1, 3)
+    args = ((2, 1), 1, (1, 0), (2, 1))
+    out = F.max_pool2d(torch.tensor(line), *args).numpy()
+    assert out.shape == (1, 1, 3) and np.isneginf(out).all()
+    assert not backward.max_pool2d_backward_loop(np.ones(out.shape), line, *args).any()
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_numerical_gradient_agrees_with_autograd_away_from_ties(op):
+    rng = np.random.default_rng(1)
+    x, g = rng.normal(size=(2, 7, 7)), rng.normal(size=(2, 3, 3))
+    ours = {"max": PF.max_pool2d, "avg": PF.avg_pool2d}[op]
+    theirs = {"max": F.max_pool2d, "avg": F.avg_pool2d}[op]
+    fd = backward.numerical_gradient(lambda v: ours(v, 3, 2), x, g)
+    np.testing.assert_allclose(fd, torch_grad(theirs, x, g, 3, 2), atol=1e-8)
+
+
+def test_numerical_gradient_is_central_and_defaults_to_ones():
+    x = np.array([0.3, -1.2, 2.0])
+    # a central difference of a cubic is exact up to eps**2 * f''' / 6 = eps**2
+    got = backward.numerical_gradient(lambda v: v ** 3, x, eps=1e-3)
+    np.testing.assert_allclose(got, 3 * x ** 2 + 1e-6, rtol=0, atol=1e-9)
+
+
+def test_numerical_gradient_averages_the_slopes_at_a_tie():
+    tie = np.array([[[5.0, 5.0], [1.0, 2.0]]])
+    fd = backward.numerical_gradient(lambda v: PF.max_pool2d(v, 2), tie)
+    np.testing.assert_allclose(fd, [[[0.5, 0.5], [0, 0]]], atol=1e-9)
+    assert torch_grad(F.max_pool2d, tie, np.ones((1, 1, 1)), 2).tolist() == [[[1, 0], [0, 0]]]
+
+
+@pytest.mark.parametrize("eps", [0, -1e-3, "1e-3", True])
+def test_numerical_gradient_rejects_bad_steps(eps):
+    with pytest.raises(ValueError, match="eps"):
+        backward.numerical_gradient(np.sin, np.zeros(2), eps=eps)
+
+
+def test_numerical_gradient_rejects_a_misshapen_grad_output():
+    with pytest.raises(ValueError, match="grad_output"):
+        backward.numerical_gradient(np.sin, np.zeros(2), np.ones(3))
+
+
+@pytest.mark.parametrize(("k", "s", "p"), [(2, 2, 0), (3, 2, 1), (3, 1, 0), (4, 3, 2)])
+def test_counts_equal_torch_autograd_of_ones(k, s, p):
+    x = np.random.default_rng(2).integers(0, 5, size=(2, 11, 9)).astype(np.float64)
+    ones = np.ones(F.max_pool2d(torch.tensor(x), k, s, p).shape)
+    assert np.array_equal(backward.gradient_counts(x, k, s, p),
+                          torch_grad(F.max_pool2d, x, ones, k, s, p))
+    expected = torch_grad(F.avg_pool2d, x, ones, k, s, p, divisor_override=1)
+    got = backward.window_counts(x.shape, k, s, p)
+    assert got.dtype == np.int64 and np.array_equal(got, expected)
+
+
+def test_the_overlap_bound_holds_and_is_reached():
+    for k, s in itertools.product((2, 3, 4), (1, 2, 3)):
+        counts = backward.window_counts((1, 13, 13), k, s)
+        assert counts.max() == int(np.ceil(k / s)) ** 2, (k, s)
+
+
+# --- the interactive figure ----------------------------------------------------------------
+
+STATES = list(itertools.product(backward.PRESETS, backward.POOLS, (1, 2, 3)))
+
+
+@pytest.mark.parametrize(("preset", "pool", "stride"), STATES)
+def test_every_figure_state_agrees_with_torch_and_draws_its_routing(preset, pool, stride):
+    comparison = backward.routing_comparison(preset, pool, stride)
+    assert comparison.same
+    x = backward.PRESETS[preset][None]
+    op = F.max_pool2d if pool == "max" else F.avg_pool2d
+    n_windows = op(torch.tensor(x), backward.KERNEL_SIZE, stride).numel()
+    svg = backward.routing_figure(preset, pool, stride)
+    shape = "pc-arrow" if pool == "max" else "pc-window"
+    assert svg.count(f'class="{shape}"') == n_windows
+    gradient_panel = svg.split('data-role="gradient"', 1)[1]
+    shown = [float(v) for v in re.findall(r'data-value="([^"]*)"', gradient_panel)]
+    np.testing.assert_allclose(shown, comparison.theirs.ravel())
+
+
+def test_figure_is_deterministic_and_importable():
+    params = dict(preset="random", pool="max", stride=2)
+    first = state_html(backward.routing_figure, params, compare=backward.routing_comparison)
+    again = state_html(backward.routing_figure, params, compare=backward.routing_comparison)
+    assert first == again
+    assert 'data-render="pooling_course.backward.routing_figure"' in first
+
+
+def test_live_figure_redraws_when_a_control_moves():
+    from pooling_course.widgets import interactive
+
+    box = interactive(backward.routing_figure, compare=backward.routing_comparison,
+                      mode="live", preset=list(backward.PRESETS), pool=["max", "avg"],
+                      stride=[1, 2, 3])
+    before = box.display.value
+    assert 'class="pc-arrow"' in before and "torch autograd gives the same output" in before
+    box.controls["pool"].value = "avg"
+    assert box.display.value != before and 'class="pc-window"' in box.display.value
+    assert box.display.value.startswith("<div") and "data-role" in box.display.value
+
+
+@pytest.mark.parametrize("kwargs", [dict(preset="nope"), dict(pool="min"), dict(stride=4),
+                                    dict(stride=True)])
+def test_figure_rejects_unknown_values(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        backward.routing_figure(**kwargs)
+
+
+# --- learning dynamics ---------------------------------------------------------------------
+
+def test_training_is_seeded_and_records_every_step():
+    a = backward.train_digits("avg", 3, epochs=1)
+    b = backward.train_digits("avg", 3, epochs=1)
+    c = backward.train_digits("avg", 4, epochs=1)
+    assert np.array_equal(a.losses, b.losses) and np.array_equal(a.grad_norms, b.grad_norms)
+    assert not np.array_equal(a.losses, c.losses)
+    assert a.losses.shape == a.grad_norms.shape == (12,) and a.test_accuracy.shape == (1,)
+    assert torch.get_num_threads() >= 1
+
+
+def test_the_three_networks_differ_only_in_the_halving_layer():
+    layers = {p: [type(m).__name__ for m in backward.digits_cnn(p)] for p in backward.POOLINGS}
+    assert layers["max"][2] == "MaxPool2d" and layers["avg"][2] == "AvgPool2d"
+    assert layers["strided conv"][2] == "Conv2d"
+    for a, b in itertools.combinations(layers.values(), 2):
+        assert [x for i, x in enumerate(a) if i not in (2, 5)] == [
+            x for i, x in enumerate(b) if i not in (2, 5)]
+    with pytest.raises(ValueError, match="pooling"):
+        backward.digits_cnn("min")
+
+
+# --- graded: exercise 04_backward ----------------------------------------------------------
+
+def torch_pool_grad(op, x: np.ndarray, g: np.ndarray, k, s=None, p=0) -> np.ndarray:
+    """Autograd's gradient for an (H, W) map."""
+    return torch_grad(op, x[None], g[None], k, s, p)[0]
+
+
+def checked(got: object, like: np.ndarray, what: str) -> np.ndarray:
+    assert isinstance(got, np.ndarray), f"{what} must return a numpy array, got {type(got)}"
+    assert got.shape == like.shape, f"{what} must return shape {like.shape}, got {got.shape}"
+    return got
+
+
+CHAPTER_X = np.array([[1, 3, 2, 1], [4, 6, 5, 0], [2, 9, 3, 4], [0, 1, 7, 2]], dtype=np.float64)
+CHAPTER_G = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="max_backward_example",
+                    hint="Each window's gradient goes whole to the position of its maximum.")
+def test_max_backward_on_the_chapter_example(submission):
+    want = torch_pool_grad(F.max_pool2d, CHAPTER_X, CHAPTER_G, 2, 2)
+    got = checked(submission.max_pool2d_backward(CHAPTER_G, CHAPTER_X, 2, 2), want,
+                  "max_pool2d_backward")
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="max_backward_overlap",
+                    hint="Overlapping windows: add (+=) each window's gradient, don't assign.")
+def test_max_backward_overlapping_windows_random(submission, rng):
+    for h, w, k, s in [(5, 6, 2, 1), (7, 7, 3, 2), (6, 5, 3, 1), (8, 8, (2, 3), (1, 2))]:
+        x = rng.normal(size=(h, w))
+        g = rng.normal(size=F.max_pool2d(torch.tensor(x[None]), k, s).shape[1:])
+        want = torch_pool_grad(F.max_pool2d, x, g, k, s)
+        got = checked(submission.max_pool2d_backward(g, x, k, s), want, "max_pool2d_backward")
+        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"{h}x{w} k={k} s={s}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="max_backward_ties",
+                    hint="On a tie the first maximum in row-major window order gets it all.")
+def test_max_backward_routes_ties_to_the_first_maximum(submission, rng):
+    cases = [np.zeros((4, 4)), rng.integers(0, 2, size=(6, 7)).astype(np.float64)]
+    for x in cases:
+        for k, s in [(2, 2), (3, 1), (2, 1)]:
+            g = np.ones(F.max_pool2d(torch.tensor(x[None]), k, s).shape[1:])
+            want = torch_pool_grad(F.max_pool2d, x, g, k, s)
+            got = checked(submission.max_pool2d_backward(g, x, k, s), want,
+                          "max_pool2d_backward")
+            np.testing.assert_array_equal(got, want, f"k={k} s={s}\n{x}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="max_backward_padding",
+                    hint="Padding is never a candidate, and the gradient has the input's shape.")
+def test_max_backward_with_padding_and_default_stride(submission, rng):
+    x = -np.abs(rng.normal(size=(5, 6))) - 1  # negative: a zero padding would win
+    for k, s, p in [(2, None, 1), (3, 2, 1), (3, 1, 1)]:
+        g = rng.normal(size=F.max_pool2d(torch.tensor(x[None]), k, s, p).shape[1:])
+        want = torch_pool_grad(F.max_pool2d, x, g, k, s, p)
+        got = checked(submission.max_pool2d_backward(g, x, k, s, p), want,
+                      "max_pool2d_backward")
+        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"k={k} s={s} p={p}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="avg_backward_example",
+                    hint="Every element of a k×k window receives g / k².")
+def test_avg_backward_on_the_chapter_example(submission):
+    want = torch_pool_grad(F.avg_pool2d, CHAPTER_X, CHAPTER_G, 2, 2)
+    got = checked(submission.avg_pool2d_backward(CHAPTER_G, CHAPTER_X, 2, 2), want,
+                  "avg_pool2d_backward")
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="avg_backward_overlap",
+                    hint="Elements in several windows sum one share from each.")
+def test_avg_backward_overlapping_windows_random(submission, rng):
+    for h, w, k, s in [(5, 6, 2, 1), (7, 7, 3, 2), (9, 6, (3, 2), (2, 1))]:
+        x = rng.normal(size=(h, w))
+        g = rng.normal(size=F.avg_pool2d(torch.tensor(x[None]), k, s).shape[1:])
+        want = torch_pool_grad(F.avg_pool2d, x, g, k, s)
+        got = checked(submission.avg_pool2d_backward(g, x, k, s), want, "avg_pool2d_backward")
+        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"{h}x{w} k={k} s={s}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="avg_backward_padding",
+                    hint="With padding the divisor is still k² (padding counts), but padding "
+                         "cells receive nothing.")
+def test_avg_backward_with_padding(submission, rng):
+    x = rng.normal(size=(5, 5))
+    for k, s, p in [(2, 2, 1), (3, 2, 1), (3, 1, 1)]:
+        g = rng.normal(size=F.avg_pool2d(torch.tensor(x[None]), k, s, p).shape[1:])
+        want = torch_pool_grad(F.avg_pool2d, x, g, k, s, p)
+        got = checked(submission.avg_pool2d_backward(g, x, k, s, p), want,
+                      "avg_pool2d_backward")
+        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"k={k} s={s} p={p}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="numerical_gradient_smooth",
+                    hint="Use (L(x + eps) - L(x - eps)) / (2 eps) with L = sum(grad_output * f).")
+def test_numerical_gradient_on_a_smooth_function(submission, rng):
+    x = rng.normal(size=(3, 4))
+    g = rng.normal(size=(3, 4))
+    got = checked(submission.numerical_gradient(np.sin, x, g), x, "numerical_gradient")
+    np.testing.assert_allclose(got, g * np.cos(x), atol=1e-7)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="numerical_gradient_central",
+                    hint="A one-sided difference is off by eps/2 * f''; use both sides.")
+def test_numerical_gradient_is_a_central_difference(submission):
+    x = np.array([[0.5, -1.0, 2.0]])
+    got = checked(submission.numerical_gradient(lambda v: v ** 2, x, np.ones_like(x), eps=0.1),
+                  x, "numerical_gradient")
+    np.testing.assert_allclose(got, 2 * x, atol=1e-9)  # exact for a quadratic
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="numerical_gradient_pooling",
+                    hint="f may change the shape: grad_output has f(x)'s shape, not x's.")
+def test_numerical_gradient_of_pooling_matches_autograd(submission, rng):
+    x = rng.normal(size=(6, 6))
+    g = rng.normal(size=(2, 2))
+
+    def pool(v: np.ndarray) -> np.ndarray:
+        return PF.avg_pool2d(v[None], 3, 2)[0]
+
+    got = checked(submission.numerical_gradient(pool, x, g), x, "numerical_gradient")
+    np.testing.assert_allclose(got, torch_pool_grad(F.avg_pool2d, x, g, 3, 2), atol=1e-7)
+
+
+def torch_norm_ratio(x: np.ndarray, k, s) -> float:
+    ones = np.ones(F.max_pool2d(torch.tensor(x[None]), k, s).shape[1:])
+    return float(np.linalg.norm(torch_pool_grad(F.max_pool2d, x, ones, k, s))
+                 / np.linalg.norm(torch_pool_grad(F.avg_pool2d, x, ones, k, s)))
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="gradient_norm_ratio",
+                    hint="Send a gradient of 1 from every output through both of your "
+                         "backward functions and divide the two norms.")
+def test_gradient_norm_ratio(submission, rng):
+    for shape, k, s in [((8, 8), 2, 2), ((9, 9), 3, 3), ((9, 11), 3, 2), ((7, 7), 3, 1)]:
+        x = rng.normal(size=shape)
+        got = submission.gradient_norm_ratio(x, k, s)
+        assert isinstance(got, float | np.floating), f"expected a float, got {type(got)}"
+        assert np.isclose(got, torch_norm_ratio(x, k, s), rtol=1e-9), f"{shape} k={k} s={s}"
+
+
+def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
+                    "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
+                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
+    results = json.loads(report.read_text())["results"]
+    assert len(results) == 11
+    assert [r["name"] for r in results if r["passed"]] == []
