@@ -159,9 +159,9 @@ def grid_html(
     gives them the class ``pc-over``, as cells beyond the padded input (dotted, striped).
 
     ``pick=(group, (i, j))`` makes every cell selectable without any script: each holds a
-    hidden radio button of the group ``group`` (cell ``(i, j)`` checked at first) and gets the
-    classes ``pc-out pc-o{i}-{j}``; :data:`GRID_CSS` then outlines the chosen cell and every cell with
-    the class ``pc-w{i}-{j}`` (its window) in the same figure state.
+    hidden radio button of the group ``group`` (cell ``(i, j)`` checked at first) and gets
+    the classes ``pc-out pc-o{i}-{j}``; :data:`GRID_CSS` then outlines the chosen cell and
+    every cell with the class ``pc-w{i}-{j}`` (its window) in the same figure state.
     """
     values = np.asarray(values)
     if values.ndim != 2:
