@@ -272,15 +272,15 @@ def size_caption(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
     shape = f"output {out_shape[0]}×{out_shape[1]}"
     start = (rounded - 1) * s - p  # the last rounded window's first position (0 = first cell)
     if not ceil:
-        return f"{text} {shape}."
+        return f"{text} Result: {shape}."
     if rounded == floor:
-        return f"{text} ceil_mode changes nothing: {span} is a multiple of {s}. {shape}."
+        return f"{text} ceil_mode changes nothing ({span} is a multiple of {s}): {shape}."
     if size == rounded - 1:
         return (f"{text} Last-window rule: window {rounded} would start at position "
                 f"({rounded} − 1)·{s} − {p} = {start}, past the input's last cell {n - 1} "
                 f"(in the right padding), so it is dropped: {shape}.")
     return (f"{text} ceil_mode adds window {rounded} (floor gives {floor}); it starts at "
-            f"position {start}, inside the input, and runs past the padded input. {shape}.")
+            f"position {start}, inside the input, and runs past the padded input: {shape}.")
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -174,6 +174,34 @@ def test_figure_text_is_at_least_14_px(offline_page, server):
     assert sizes and min(sizes) >= 14, f"smallest figure text: {min(sizes or [0])} px"
 
 
+def test_clicking_an_output_cell_outlines_its_window_and_only_it(offline_page, server):
+    """The chosen output cell (the last one at first, then any clicked one) and the input
+    cells of its window are outlined; no other cell is."""
+    paths = _pages_with("pc-o0-0")
+    if not paths:
+        pytest.skip("the built book has no figure with selectable output cells")
+    page, traffic = offline_page
+    _load(page, server + paths[0])
+    page.wait_for_selector(".pc-explorer .pc-state", timeout=TIMEOUT)
+    state = _visible_state(page.locator(".pc-explorer").first)
+    outlined = """st => [...st.querySelectorAll('td')].filter(td =>
+        getComputedStyle(td).borderTopColor === 'rgb(217, 95, 2)').map(td =>
+        (td.closest('table').dataset.role) + ':' + td.dataset.pos).sort()"""
+
+    def expected(i: int, j: int) -> list[str]:
+        cells = state.locator(f"table[data-role='input'] td.pc-w{i}-{j}")
+        return sorted([f"input:{cells.nth(n).get_attribute('data-pos')}"
+                       for n in range(cells.count())] + [f"output:{i},{j}"])
+
+    rows = state.locator("table[data-role='output'] tr")
+    last = (rows.count() - 1, rows.first.locator("td").count() - 1)
+    assert state.evaluate(outlined) == expected(*last)
+    state.locator("td.pc-o0-1").click()
+    page.mouse.move(0, 0)  # hovering previews a cell; move away to see the chosen one
+    assert state.evaluate(outlined) == expected(0, 1)
+    assert traffic.problems() == []
+
+
 def test_search_finds_the_chapters(offline_page, server):
     page, traffic = offline_page
     _load(page, server + "search.html?q=pooling")
