@@ -6,6 +6,7 @@ the controls alone; live mode must recompute on every change and show torch besi
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import json
@@ -266,12 +267,13 @@ CHAPTER_CONTROLS = {"kernel_size": [2, 3], "stride": [1, 2, 3], "padding": [0, 1
                     "dilation": [1, 2], "ceil_mode": [False, True]}
 
 
-def _chapter_states(fn=forward.max_pool2d_loop):
+@functools.cache
+def _chapter_states(fn=forward.max_pool2d_loop) -> tuple:
+    """(params, state HTML) for every state of the chapter's figure (built once per fn)."""
     fig = explore(fn, GRID7, mode="static", **CHAPTER_CONTROLS)
     names = list(CHAPTER_CONTROLS)
-    for path, leaf in _leaves(fig.display):
-        params = {n: CHAPTER_CONTROLS[n][i] for n, i in zip(names, path, strict=True)}
-        yield params, leaf.value
+    return tuple(({n: CHAPTER_CONTROLS[n][i] for n, i in zip(names, path, strict=True)},
+                  leaf.value) for path, leaf in _leaves(fig.display))
 
 
 def _caption(value: str) -> str:
