@@ -25,6 +25,8 @@ CMAP = "Blues"
 WINDOW = "#d95f02"
 WINNER = "#1b9e77"
 PADDING = "#e8e8e8"
+#: One colour per window when a figure shows several windows and links each to its output.
+WINDOW_COLOURS = ("#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 
 #: matplotlib rcParams every course figure uses (see :func:`style`).
 RC = {
@@ -81,6 +83,13 @@ def colour(value: float, vmin: float, vmax: float) -> tuple[str, str]:
     return to_hex(colormaps[CMAP](t)), ("white" if t > 0.55 else "black")
 
 
+def _hex_at(t: float) -> str:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    return to_hex(colormaps[CMAP](t))
+
+
 def heatmap(
     ax: object,
     values: np.ndarray,
@@ -88,7 +97,7 @@ def heatmap(
     title: str = "",
     vmin: float | None = None,
     vmax: float | None = None,
-    windows: Iterable[tuple[int, int, int, int]] = (),
+    windows: Iterable[tuple[int, int, int, int] | tuple[int, int, int, int, str]] = (),
 ) -> object:
     """Draw a 2d array on ``ax`` as an annotated heatmap in the course style.
 
@@ -98,7 +107,9 @@ def heatmap(
         title: axes title.
         vmin, vmax: colour scale; default the array's finite min and max, so pass the input's
             range when drawing an output that should be coloured like its input.
-        windows: rectangles ``(row, col, height, width)`` to outline in :data:`WINDOW`.
+        windows: rectangles ``(row, col, height, width)`` to outline in :data:`WINDOW`, or
+            ``(row, col, height, width, colour)`` to outline in ``colour`` (give a window and
+            its output cell the same colour to link them).
 
     Returns:
         The ``AxesImage``.
@@ -117,9 +128,9 @@ def heatmap(
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, format_value(v), ha="center", va="center",
                     color=colour(v, lo, hi)[1], fontsize=RC["font.size"])
-        for r, c, h, w in windows:
+        for r, c, h, w, *edge in windows:
             ax.add_patch(Rectangle((c - 0.5, r - 0.5), w, h, fill=False, lw=2.5,
-                                   edgecolor=WINDOW))
+                                   edgecolor=edge[0] if edge else WINDOW))
         ax.set_xticks(range(values.shape[1]))
         ax.set_yticks(range(values.shape[0]))
         ax.tick_params(length=0, labelsize=8, colors="#777777")
@@ -138,12 +149,19 @@ def grid_html(
     vmax: float | None = None,
     cell_attrs: dict[tuple[int, int], dict[str, str]] | None = None,
     role: str = "",
+    pick: tuple[str, tuple[int, int]] | None = None,
 ) -> str:
     """A 2d array as an HTML table in the course style, each number as text in its cell.
 
     Every ``<td>`` carries ``data-value`` (the number with full precision, ``repr`` of a float)
     and ``data-pos="i,j"``; ``cell_attrs`` adds attributes (e.g. ``class``) per cell. NaN
-    cells (used for padding) are drawn blank in :data:`PADDING` grey.
+    cells are drawn blank: as padding (class ``pc-pad``, dashed grey) or, if ``cell_attrs``
+    gives them the class ``pc-over``, as cells beyond the padded input (dotted, striped).
+
+    ``pick=(group, (i, j))`` makes every cell selectable without any script: each holds a
+    hidden radio button of the group ``group`` (cell ``(i, j)`` checked at first) and gets
+    the classes ``pc-out pc-o{i}-{j}``; :data:`GRID_CSS` then outlines the chosen cell and
+    every cell with the class ``pc-w{i}-{j}`` (its window) in the same figure state.
     """
     values = np.asarray(values)
     if values.ndim != 2:
@@ -155,42 +173,79 @@ def grid_html(
         for j in range(values.shape[1]):
             v = values[i, j]
             attrs = dict((cell_attrs or {}).get((i, j), {}))
+            classes = attrs.get("class", "").split()
             if np.isnan(float(v)):
-                style_ = f"background:{PADDING};color:#999"
-                text = ""
-                attrs["class"] = (attrs.get("class", "") + " pc-pad").strip()
+                style_, text = "", ""
+                if "pc-over" not in classes:
+                    classes.append("pc-pad")
             else:
                 bg, fg = colour(float(v), lo, hi)
-                style_ = f"background:{bg};color:{fg}"
-                text = format_value(v)
+                style_ = f' style="background:{bg};color:{fg}"'
+                text = html.escape(format_value(v))
                 attrs["data-value"] = repr(v.item() if hasattr(v, "item") else v)
+            if pick is not None:
+                classes += ["pc-out", f"pc-o{i}-{j}"]
+                checked = " checked" if pick[1] == (i, j) else ""
+                text = (f'<label><input type="radio" name="{html.escape(pick[0])}"'
+                        f"{checked}>{text}</label>")
+            if classes:
+                attrs["class"] = " ".join(classes)
             attrs["data-pos"] = f"{i},{j}"
             attr_text = " ".join(f'{k}="{html.escape(str(a))}"' for k, a in attrs.items())
-            cells.append(f'<td {attr_text} style="{style_}">{html.escape(text)}</td>')
+            cells.append(f"<td {attr_text}{style_}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
     role_attr = f' data-role="{html.escape(role)}"' if role else ""
     return f'<table class="pc-grid"{role_attr}>{caption}{"".join(rows)}</table>'
 
 
-#: CSS for :func:`grid_html` tables; the widgets put it once in each figure.
+#: The largest output grid whose cells :data:`GRID_CSS` can link to their windows.
+PICK_MAX = 10
+
+
+def _pick_css(n: int = PICK_MAX) -> str:
+    """Outline the chosen (or hovered) output cell and its window; hovering wins."""
+    rules = []
+    for i in range(n):
+        for j in range(n):
+            cells = f":is(td.pc-w{i}-{j},td.pc-o{i}-{j})"
+            rules.append(f".pc-state:not(:has(td.pc-out:hover)):has(td.pc-o{i}-{j} "
+                         f"input:checked) {cells}")
+            rules.append(f".pc-state:has(td.pc-o{i}-{j}:hover) {cells}")
+    return ",\n".join(rules) + f" {{ border-color: {WINDOW}; }}\n"
+
+
+#: CSS for :func:`grid_html` tables; the widgets put it once in each figure. Text is at least
+#: 14 px, as everywhere in the course's figures.
 GRID_CSS = f"""
-.pc-figure {{ font-family: var(--pst-font-family-base, sans-serif); }}
+.pc-figure {{ font-family: var(--pst-font-family-base, sans-serif); font-size: 15px;
+  color: #222; }}
 .pc-figure .pc-panels {{ display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }}
 .pc-grid {{ border-collapse: separate; border-spacing: 2px; margin: 0; width: auto; }}
 .pc-grid caption {{ caption-side: top; font-weight: bold; padding: 0 0 .3em 0; text-align: left;
-  color: inherit; }}
-.pc-grid td {{ width: 2.4em; height: 2.4em; min-width: 2.4em; text-align: center;
-  vertical-align: middle; border: 2px solid transparent; padding: 0; font-size: .9em;
+  color: inherit; font-size: 15px; }}
+.pc-grid td {{ width: 2.3em; height: 2.3em; min-width: 2.3em; text-align: center;
+  vertical-align: middle; border: 3px solid transparent; padding: 0; font-size: 15px;
   font-variant-numeric: tabular-nums; border-radius: 3px; }}
-.pc-grid td.pc-pad {{ border: 2px dashed #c8c8c8; }}
+.pc-grid td.pc-pad, .pc-key.pc-pad {{ background: {PADDING}; border: 3px dashed #8c8c8c; }}
+.pc-grid td.pc-over, .pc-key.pc-over {{ border: 3px dotted #555;
+  background: repeating-linear-gradient(45deg, #fff 0 4px, #cfcfcf 4px 7px); }}
 .pc-grid td.pc-win {{ border-color: {WINDOW}; }}
 .pc-grid td.pc-winner {{ font-weight: bold; text-decoration: underline; }}
-.pc-figure .pc-note {{ font-size: .9em; color: #555; margin: .4em 0 0 0; }}
-.pc-figure .pc-error {{ color: #b00020; }}
+.pc-grid td label {{ display: block; cursor: pointer; }}
+.pc-grid td input[type=radio] {{ display: none; }}
+.pc-key {{ display: inline-block; width: 1.1em; height: 1.1em; vertical-align: -.2em;
+  margin: 0 .3em 0 .8em; border-radius: 3px; }}
+.pc-key.pc-in {{ background: {_hex_at(0.45)}; border: 3px solid transparent; }}
+.pc-key.pc-sel {{ border: 3px solid {WINDOW}; }}
+.pc-figure .pc-legend, .pc-figure .pc-note {{ font-size: 15px; color: #222; margin: .4em 0 0 0;
+  line-height: 1.45; }}
+.pc-figure .pc-error {{ color: #b00020; font-size: 15px; }}
+.pc-explorer .widget-label, .pc-explorer .widget-readout, .pc-explorer button {{
+  font-size: 14px; }}
 .pc-explorer .widget-toggle-buttons {{ display: flex; flex-flow: row nowrap; align-items: center; }}
 .pc-explorer .widget-toggle-buttons .widget-label {{ flex: none; text-align: right; }}
-"""
+""" + _pick_css()
 
 
 def _range(values: np.ndarray, vmin: float | None, vmax: float | None) -> tuple[float, float]:

@@ -41,7 +41,9 @@ def pool_output_size(
         input_size: length ``L_in`` of the axis, at least 1.
         kernel_size: window length ``k``, at least 1.
         stride: step ``s`` between window starts, at least 1. Default: ``kernel_size``.
-        padding: implicit padding ``p`` added on both sides, ``0 <= p <= k // 2``.
+        padding: implicit padding ``p`` added on both sides, ``0 <= p <= k // 2``: torch's cap,
+            a design choice (with ``d = 1`` any ``p <= k - 1`` would leave a real cell in every
+            window; with ``d > 1`` even the cap allows a window of padding only).
         dilation: spacing ``d`` between window elements, at least 1.
         ceil_mode: round the division up instead of down.
 
@@ -82,8 +84,8 @@ def pool_output_shape(
     check_positive(d, "dilation")
     check_non_negative(p, "padding")
     if any(pi > ki // 2 for pi, ki in zip(p, k, strict=True)):
-        # Torch's rule: a window may hang over the edge by at most half its length, so that
-        # every window holds at least one real element (dilation does not relax it).
+        # Torch's cap, on kernel_size and not on the dilated span. With d = 1 it keeps a real
+        # element in every window; with d > 1 a window can still miss every real element.
         raise ValueError(f"padding must be at most half of kernel_size, got padding={p}, "
                          f"kernel_size={k}")
     out = tuple(
@@ -134,8 +136,10 @@ def receptive_fields(layers: Sequence[Layer]) -> list[ReceptiveField]:
 
         RF_i = RF_{i-1} + (k_i - 1)\, d_i\, S_{i-1}, \qquad S_i = S_{i-1}\, s_i
 
-    A window of ``k`` cells whose neighbours are ``S_{i-1}`` input pixels apart adds
-    ``(k - 1) * S_{i-1}`` pixels to what one cell already sees. Padding does not enter.
+    A window of :math:`k_i` cells spaced :math:`d_i` apart, whose neighbouring cells are
+    :math:`S_{i-1}` input pixels apart, adds :math:`(k_i - 1)\, d_i\, S_{i-1}` pixels to what
+    one cell already sees. Padding does not enter. (Araujo et al., *Computing Receptive Fields
+    of Convolutional Neural Networks*, Distill 2019.)
 
     >>> [r.receptive_field for r in receptive_fields([Layer("conv", 3), Layer("pool", 2, 2)])]
     [3, 4]

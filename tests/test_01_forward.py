@@ -186,7 +186,7 @@ def torch_max_pool2d(x: np.ndarray, k: object, s: object = None, p: object = 0) 
 
 
 @pytest.mark.graded(EXERCISE, points=1)
-def test_max_pool2d_on_the_seed_example(submission):
+def test_max_pool2d_on_the_worked_example(submission):
     x = np.array([[1, 3, 2, 1], [4, 6, 5, 0], [2, 9, 3, 4], [0, 1, 7, 2]], dtype=np.float32)
     np.testing.assert_array_equal(submission.max_pool2d(x, 2, 2), torch_max_pool2d(x, 2, 2))
 

@@ -6,6 +6,7 @@ the controls alone; live mode must recompute on every change and show torch besi
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import json
@@ -257,3 +258,109 @@ def test_interactive_rejects_bad_declarations(controls, match):
 def test_interactive_rejects_a_figure_function_returning_something_else():
     with pytest.raises(TypeError, match="matplotlib Figure or an HTML string"):
         interactive(lambda a: 42, mode="static", a=[1])
+
+
+# -- chapter 1's Explore figure: captions from the rule, windows linked to their cells -------
+
+GRID7 = np.random.default_rng(7).integers(0, 10, size=(7, 7)).astype(float)
+CHAPTER_CONTROLS = {"kernel_size": [2, 3], "stride": [1, 2, 3], "padding": [0, 1],
+                    "dilation": [1, 2], "ceil_mode": [False, True]}
+
+
+@functools.cache
+def _chapter_states(fn=forward.max_pool2d_loop) -> tuple:
+    """(params, state HTML) for every state of the chapter's figure (built once per fn)."""
+    fig = explore(fn, GRID7, mode="static", **CHAPTER_CONTROLS)
+    names = list(CHAPTER_CONTROLS)
+    return tuple(({n: CHAPTER_CONTROLS[n][i] for n, i in zip(names, path, strict=True)},
+                  leaf.value) for path, leaf in _leaves(fig.display))
+
+
+def _caption(value: str) -> str:
+    return html.unescape(re.search(r'<p class="pc-note">(Output size.*?)</p>', value)[1])
+
+
+def test_every_caption_gives_torchs_size_and_says_when_ceil_mode_rules_fired():
+    """The caption's result is torch's size, and it names the last-window rule exactly when
+    rounding up alone would have given one window more than torch places."""
+    import torch
+    import torch.nn.functional as F
+
+    fired = added = 0
+    for params, value in _chapter_states():
+        k, s, p, d, ceil = (params[n] for n in CHAPTER_CONTROLS)
+        size = F.max_pool2d(torch.zeros(1, 7, 7), k, s, p, d, ceil).shape[-1]
+        span = 7 + 2 * p - d * (k - 1) - 1
+        floor, up = span // s + 1, -(-span // s) + 1
+        caption = _caption(value)
+        assert caption.endswith(f"output {size}×{size}."), (params, caption)
+        rounding = "⌈" if ceil else "⌊"
+        assert f"= {rounding}{span} / {s}{'⌉' if ceil else '⌋'} + 1 = {up if ceil else floor}." \
+            in caption, (params, caption)
+        dropped = ceil and up == size + 1
+        assert ("Last-window rule" in caption) == dropped, (params, caption)
+        assert ("ceil_mode adds window" in caption) == (ceil and up > floor and up == size)
+        fired += dropped
+        added += ceil and up > floor and up == size
+    assert fired and added  # the chapter's controls reach both cases
+
+
+def test_the_caption_of_the_ceil_mode_case_the_chapter_teaches():
+    """k=2, s=2, p=1, ceil_mode on 7×7: rounding up gives 5, the rule drops the fifth."""
+    states = dict((json.dumps(p, sort_keys=True), v) for p, v in _chapter_states())
+    key = json.dumps({"kernel_size": 2, "stride": 2, "padding": 1, "dilation": 1,
+                      "ceil_mode": True}, sort_keys=True)
+    caption = _caption(states[key])
+    assert caption.startswith("Output size, per axis: ⌈(7 + 2·1 − (2 − 1) − 1) / 2⌉ + 1 "
+                              "= ⌈7 / 2⌉ + 1 = 5.")
+    assert "window 5 would start at position (5 − 1)·2 − 1 = 7" in caption
+    assert caption.endswith("dropped: output 4×4.")
+
+
+def test_every_output_cell_is_linked_to_its_window_and_the_last_is_chosen_at_first():
+    for params, value in _chapter_states():
+        k, s, p, d, _ = (params[n] for n in CHAPTER_CONTROLS)
+        out = _output(value)
+        picks = re.findall(r'<input type="radio" name="([^"]*)"( checked)?>', value)
+        assert len(picks) == out.size and len({name for name, _ in picks}) == 1
+        checked = [i for i, (_, c) in enumerate(picks) if c]
+        assert checked == [out.size - 1], params  # the last output cell, row-major
+        table = value.split('data-role="input"', 1)[1].split("</table>", 1)[0]
+        for i, j in np.ndindex(out.shape):
+            cells = re.findall(rf'<td class="[^"]*\bpc-w{i}-{j}\b[^"]*"[^>]*data-pos="(\d+),'
+                               rf'(\d+)"', table)
+            want = {(i * s + a * d, j * s + b * d) for a in range(k) for b in range(k)}
+            assert {(int(r), int(c)) for r, c in cells} == want, (params, i, j)
+            assert re.search(rf'class="[^"]*\bpc-o{i}-{j}\b', value)
+
+
+def test_padding_and_ceil_mode_overhang_are_drawn_apart_and_legended():
+    states = {json.dumps(p, sort_keys=True): v for p, v in _chapter_states()}
+
+    def state(**kw):
+        params = {"kernel_size": 2, "stride": 2, "padding": 0, "dilation": 1,
+                  "ceil_mode": False} | kw
+        return states[json.dumps(params, sort_keys=True)]
+
+    overhang = state(ceil_mode=True)  # 7 = 3 windows of 2 + 1 cell: a 4th overhangs
+    assert "pc-over" in overhang and "pc-pad" not in overhang
+    assert "reached only by a ceil_mode window" in overhang
+    padded = state(padding=1, kernel_size=3)
+    assert "pc-pad" in padded and "pc-over" not in padded
+    assert "padding: never a candidate" in padded
+    plain = state()
+    assert "pc-pad" not in plain and "pc-over" not in plain
+
+
+def test_average_pooling_with_dilation_says_why_it_is_refused():
+    states = list(_chapter_states(forward.avg_pool2d_loop))
+    for params, value in states:
+        if params["dilation"] == 2:
+            assert "no dilation parameter" in value and _attr(value, "data-error")
+        else:
+            assert _attr(value, "data-error") is None, params
+
+
+def test_figure_text_is_at_least_14_px():
+    sizes = re.findall(r"font-size:\s*([\d.]+)(px|em|rem)", figures.GRID_CSS)
+    assert sizes and all(unit == "px" and float(v) >= 14 for v, unit in sizes)

@@ -1,8 +1,8 @@
 """What every pooling op shares: input checks, the window view, index arithmetic.
 
-The one idea of the package lives in :func:`sliding_windows`: pad the planes, then expose
-every window as a strided *view* of shape ``(B, *out, *kernel)`` without copying. Max pooling
-is then one ``argmax`` over the kernel axes and average pooling one sum over them.
+The one idea of the package lives in :func:`sliding_windows`: expose every window as a
+strided *view* of shape ``(B, *out, *kernel)``, so that no window is copied. Max pooling is
+then one ``argmax`` over the kernel axes and average pooling one sum over them.
 """
 
 from __future__ import annotations
@@ -84,12 +84,37 @@ def sliding_windows(
     out_shape: tuple[int, ...],
     fill: float,
 ) -> np.ndarray:
-    """Every pooling window of ``planes`` ``(B, *spatial)`` as a read-only view
+    """Every pooling window of ``planes`` ``(B, *spatial)`` as a read-only strided view
     ``(B, *out_shape, *kernel_size)``.
+
+    Args:
+        planes: the input, ``(B, *spatial)`` with one to three spatial axes.
+        kernel_size, stride, padding, dilation: one int per spatial axis (see
+            :func:`window_params`).
+        out_shape: the number of windows per axis, from
+            :func:`~pooling_course.forward.pool_output_shape`.
+        fill: what positions outside the input read: a value that cannot win the reduction
+            (the dtype's lowest value for a max, 0 for a sum).
 
     Window ``o`` along an axis covers positions ``o * s - p + a * d`` for ``a < k``. Positions
     outside the input read ``fill``: ``padding`` on the left, and on the right as much as the
     last window needs (with ``ceil_mode`` that can exceed ``padding``).
+
+    Memory: when no window reaches outside the input, the result is a view of ``planes``
+    itself (of a contiguous copy if ``planes`` is not contiguous). Otherwise there is no memory
+    to view for the outside positions, so ``planes`` is first copied into a padded array
+    (``np.pad``) and the result is a view of that copy.
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4)
+    >>> w = sliding_windows(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0),
+    ...                     dilation=(1, 1), out_shape=(2, 2), fill=-np.inf)
+    >>> w.shape, np.shares_memory(w, x)
+    ((1, 2, 2, 2, 2), True)
+    >>> w = sliding_windows(x, kernel_size=(2, 2), stride=(2, 2), padding=(1, 1),
+    ...                     dilation=(1, 1), out_shape=(3, 3), fill=-np.inf)
+    >>> w[0, 0, 0], np.shares_memory(w, x)
+    (array([[-inf, -inf],
+           [-inf,   0.]]), False)
     """
     spatial = planes.shape[1:]
     right = [max(0, (o - 1) * s + (k - 1) * d + 1 - p - n)

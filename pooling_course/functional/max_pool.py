@@ -10,9 +10,10 @@ Torch's rules, all reproduced here:
 * Ties: the first element in row-major window order wins.
 * NaN: a NaN beats every number, and a later NaN beats an earlier one, so the index of a window
   holding NaNs is that of its *last* NaN (torch's test is ``val > max || isnan(val)``).
-* A window with no real element (possible with dilation or ``ceil_mode``) gives ``-inf`` (the
-  dtype's minimum for integers) and the index of the window's first on-grid position at or
-  after 0 along each axis, which may lie outside the input.
+* A window with no real element gives ``-inf`` (the dtype's minimum for integers) and the
+  index of the window's first on-grid position at or after 0 along each axis, which may lie
+  outside the input. Only dilation makes such a window: with ``dilation=1`` the cap
+  ``padding <= kernel_size // 2`` keeps a real element in every window, ``ceil_mode`` or not.
 * Backward adds each ``grad_output`` to the input element its index names, windows in
   row-major order; tied maxima therefore route the whole gradient to the first of them.
 """

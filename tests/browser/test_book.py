@@ -131,6 +131,77 @@ def test_every_page_with_all_its_figure_states_weighs_under_5_mb(book_dir, capsy
     assert {p: w for p, w in weights.items() if w > MAX_PAGE_BYTES} == {}
 
 
+#: Code and output blocks: none may be wider than the column it sits in.
+BLOCKS = ("div.highlight pre, div.cell_output pre, div.output pre, .output_area pre, "
+          "pre.literal-block, div.cell_output .pc-explorer, div.cell_output img")
+COLUMN_CHECK = """els => els.map(e => {
+    const box = e.closest('.bd-article') || document.body;
+    const r = e.getBoundingClientRect(), b = box.getBoundingClientRect();
+    const text = (e.innerText || e.getAttribute('alt') || '').split('\\n')
+        .reduce((a, l) => l.length > a.length ? l : a, '');
+    return {over: Math.max(e.scrollWidth - e.clientWidth, r.right - b.right),
+            line: text.slice(0, 100)};
+}).filter(o => o.over > 1)"""
+
+
+@pytest.mark.parametrize("path", PAGES or ["<no built book>"])
+def test_no_code_or_output_block_scrolls_sideways_at_1280_px(offline_page, server, path):
+    """At a 1280 px window no code cell, output or figure is wider than the text column: a
+    reader never scrolls sideways to see the end of a line (an error message's point is often
+    at its end)."""
+    if path.startswith("<"):
+        pytest.skip("no built book")
+    page, _ = offline_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _load(page, server + path)
+    if page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
+        page.wait_for_selector(".jupyter-widgets", timeout=TIMEOUT)
+    wide = page.eval_on_selector_all(BLOCKS, COLUMN_CHECK)
+    assert wide == [], f"{path}: {len(wide)} block(s) overflow, e.g. {wide[:3]}"
+
+
+def test_figure_text_is_at_least_14_px(offline_page, server):
+    paths = _figure_pages()
+    if not paths:
+        pytest.skip("the built book has no interactive figure")
+    page, _ = offline_page
+    _load(page, server + paths[0])
+    page.wait_for_selector(".pc-explorer .pc-state", timeout=TIMEOUT)
+    sizes = page.eval_on_selector_all(
+        ".pc-state:not([style*='none']) :is(td, caption, .pc-note, .pc-legend, .pc-error)",
+        "els => els.filter(e => e.offsetParent !== null)"
+        ".map(e => parseFloat(getComputedStyle(e).fontSize))")
+    assert sizes and min(sizes) >= 14, f"smallest figure text: {min(sizes or [0])} px"
+
+
+def test_clicking_an_output_cell_outlines_its_window_and_only_it(offline_page, server):
+    """The chosen output cell (the last one at first, then any clicked one) and the input
+    cells of its window are outlined; no other cell is."""
+    paths = _pages_with("pc-o0-0")
+    if not paths:
+        pytest.skip("the built book has no figure with selectable output cells")
+    page, traffic = offline_page
+    _load(page, server + paths[0])
+    page.wait_for_selector(".pc-explorer .pc-state", timeout=TIMEOUT)
+    state = _visible_state(page.locator(".pc-explorer").first)
+    outlined = """st => [...st.querySelectorAll('td')].filter(td =>
+        getComputedStyle(td).borderTopColor === 'rgb(217, 95, 2)').map(td =>
+        (td.closest('table').dataset.role) + ':' + td.dataset.pos).sort()"""
+
+    def expected(i: int, j: int) -> list[str]:
+        cells = state.locator(f"table[data-role='input'] td.pc-w{i}-{j}")
+        return sorted([f"input:{cells.nth(n).get_attribute('data-pos')}"
+                       for n in range(cells.count())] + [f"output:{i},{j}"])
+
+    rows = state.locator("table[data-role='output'] tr")
+    last = (rows.count() - 1, rows.first.locator("td").count() - 1)
+    assert state.evaluate(outlined) == expected(*last)
+    state.locator("td.pc-o0-1").click()
+    page.mouse.move(0, 0)  # hovering previews a cell; move away to see the chosen one
+    assert state.evaluate(outlined) == expected(0, 1)
+    assert traffic.problems() == []
+
+
 def test_search_finds_the_chapters(offline_page, server):
     page, traffic = offline_page
     _load(page, server + "search.html?q=pooling")
