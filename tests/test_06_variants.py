@@ -5,6 +5,10 @@ the graded tests of exercise 06_variants."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import matplotlib
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ import torch.nn.functional as F
 
 from pooling_course import variants as V
 from pooling_course.forward import receptive_fields
+from pooling_course.grading import EXERCISES, ROOT
 
 matplotlib.use("Agg")
 
@@ -76,6 +81,7 @@ def test_the_mean_of_training_outputs_converges_to_the_test_time_output():
     test_time = V.stochastic_pool2d(x, 3, training=False)
     # Each window's standard error, from the draws' own spread.
     sem = draws.std(axis=0) / np.sqrt(len(draws))
+    assert (sem > 1e-9).sum() >= 2  # windows with a real choice exist
     assert (np.abs(draws.mean(axis=0) - test_time) <= 5 * sem + 1e-12).all()
 
 
@@ -318,3 +324,140 @@ def test_figures_draw_and_torch_agrees_on_every_lp_state():
         V.lp_window_figure(p)
     fig = V.stochastic_frequencies_figure(100)
     assert fig.get_figwidth() <= 7
+
+
+# --- graded: exercise 06_variants ------------------------------------------------------------
+
+EXERCISE = "06_variants"
+
+
+def _array(value, shape, name):
+    """A submission's return value as an array of the expected shape, or a failed test."""
+    arr = np.asarray(value)
+    assert arr.shape == shape, f"{name} should have shape {shape}, got {arr.shape}"
+    assert np.issubdtype(arr.dtype, np.number), f"{name} should hold numbers, got {arr.dtype}"
+    return arr
+
+
+def _stochastic_reference(x, k, training, seed=None):
+    """The package on one (H, W) map, cropped to whole windows; with ``seed`` it draws the
+    same uniforms as ``np.random.default_rng(seed).random((H_out, W_out))``."""
+    h, w = (x.shape[0] // k) * k, (x.shape[1] // k) * k
+    gen = None if seed is None else np.random.default_rng(seed)
+    return V.stochastic_pool2d(x[None, :h, :w], k, training=training, generator=gen)[0]
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="stochastic_test_time",
+                    hint="At test time return sum(a**2) / sum(a) per window, and 0 for a window "
+                         "of zeros.")
+def test_stochastic_test_time_on_the_chapter_window_and_zero_windows(submission):
+    window = np.array([[0.0, 1.0], [3.0, 2.0]])
+    got = _array(submission.stochastic_pool2d(window, 2, False), (1, 1), "the output")
+    assert got[0, 0] == pytest.approx(14 / 6)
+    zeros = _array(submission.stochastic_pool2d(np.zeros((4, 4)), 2, False), (2, 2), "output")
+    assert (zeros == 0).all(), "a window of zeros must pool to 0"
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="stochastic_test_time",
+                    hint="Windows are disjoint k x k blocks; rows and columns that do not fill "
+                         "a window are dropped.")
+def test_stochastic_test_time_on_random_maps(submission, rng):
+    for h, w, k in [(6, 6, 2), (7, 5, 2), (9, 9, 3)]:
+        x = relu_map(rng, (h, w))
+        got = _array(submission.stochastic_pool2d(x, k, False), (h // k, w // k), "the output")
+        np.testing.assert_allclose(got, _stochastic_reference(x, k, False), rtol=1e-10,
+                                   err_msg=f"{h}x{w} map, kernel_size={k}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="stochastic_training",
+                    hint="Pick the first element (row-major) whose running sum exceeds u * S; "
+                         "np.cumsum gives the running sums.")
+def test_stochastic_training_picks_what_inverse_cdf_sampling_picks(submission, rng):
+    window = np.array([[0.0, 1.0], [3.0, 2.0]])
+    for u, want in [(0.0, 1.0), (0.1, 1.0), (0.2, 3.0), (0.6, 3.0), (0.7, 2.0), (0.99, 2.0)]:
+        got = _array(submission.stochastic_pool2d(window, 2, True, np.array([[u]])), (1, 1),
+                     "the output")
+        assert got[0, 0] == want, f"u={u}: running sums 0, 1, 4, 6 exceed {u * 6} first at {want}"
+    for h, w, k in [(6, 8, 2), (9, 6, 3), (5, 5, 2)]:
+        x = relu_map(rng, (h, w))
+        seed = int(rng.integers(2 ** 32))
+        u = np.random.default_rng(seed).random((h // k, w // k))
+        got = _array(submission.stochastic_pool2d(x, k, True, u), u.shape, "the output")
+        np.testing.assert_array_equal(got, _stochastic_reference(x, k, True, seed),
+                                      err_msg=f"{h}x{w} map, kernel_size={k}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="attention_forward",
+                    hint="weights = softmax(x @ w / T) with the largest score subtracted first; "
+                         "out = weights @ x.")
+def test_attention_pool_forward_matches_torch(submission, rng):
+    out, weights = submission.attention_pool(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))
+    np.testing.assert_allclose(_array(out, (2,), "out"), [0.5, 0.5])
+    np.testing.assert_allclose(_array(weights, (2,), "weights"), [0.5, 0.5])
+    for n, d, temperature in [(5, 3, 1.0), (8, 4, 0.3), (3, 6, 5.0)]:
+        x, w = rng.normal(size=(n, d)), rng.normal(size=d)
+        tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+        a = torch.softmax(tx @ tw / temperature, 0)
+        out, weights = submission.attention_pool(x, w, temperature)
+        np.testing.assert_allclose(_array(weights, (n,), "weights"), a.numpy(), rtol=1e-8)
+        np.testing.assert_allclose(_array(out, (d,), "out"), (a[:, None] * tx).sum(0).numpy(),
+                                   rtol=1e-8, atol=1e-12)
+    big = np.array([[1000.0, 0.0], [0.0, 1.0]])
+    out, _ = submission.attention_pool(big, np.array([1.0, 0.0]))
+    assert np.isfinite(_array(out, (2,), "out")).all(), "large scores overflow: subtract the max"
+
+
+@pytest.mark.graded(EXERCISE, points=3, question="attention_backward",
+                    hint="grad_x = a_i g + (delta_i / T) w and grad_w = sum_i (delta_i / T) x_i "
+                         "with delta_i = a_i (c_i - sum_j a_j c_j), c_i = g . x_i.")
+def test_attention_pool_backward_matches_torch_autograd(submission, rng):
+    for n, d, temperature in [(4, 3, 1.0), (7, 5, 0.4), (3, 2, 3.0)]:
+        x, w, g = rng.normal(size=(n, d)), rng.normal(size=d), rng.normal(size=d)
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tw = torch.from_numpy(w).requires_grad_(True)
+        (torch.softmax(tx @ tw / temperature, 0)[:, None] * tx).sum(0).backward(
+            torch.from_numpy(g))
+        grad_x, grad_w = submission.attention_pool_backward(g, x, w, temperature)
+        np.testing.assert_allclose(_array(grad_x, (n, d), "grad_x"), tx.grad.numpy(),
+                                   rtol=1e-7, atol=1e-10, err_msg=f"grad_x, T={temperature}")
+        np.testing.assert_allclose(_array(grad_w, (d,), "grad_w"), tw.grad.numpy(),
+                                   rtol=1e-7, atol=1e-10, err_msg=f"grad_w, T={temperature}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="max_over_time",
+                    hint="Only positions below lengths[n] count; the padding after them never "
+                         "wins, even when it holds the largest value.")
+def test_max_over_time_on_the_notebook_example(submission):
+    values, positions = submission.max_over_time(
+        np.array([[[1.0, 5.0, 2.0]], [[4.0, 3.0, 9.0]]]), [3, 2])
+    np.testing.assert_array_equal(_array(values, (2, 1), "values"), [[5.0], [4.0]])
+    np.testing.assert_array_equal(_array(positions, (2, 1), "positions"), [[1], [0]])
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="max_over_time",
+                    hint="Use the first position on ties (np.argmax does) and return integer "
+                         "positions.")
+def test_max_over_time_matches_torch_on_random_batches_with_ties(submission, rng):
+    for n, c, length in [(4, 3, 9), (6, 2, 5)]:
+        x = rng.integers(-3, 4, size=(n, c, length)).astype(np.float64)  # ties on purpose
+        lengths = rng.integers(1, length + 1, size=n)
+        x[0, :, -1] = 100.0  # padding that would win if it were not masked
+        lengths[0] = length - 1
+        values, positions = submission.max_over_time(x, lengths)
+        values = _array(values, (n, c), "values")
+        positions = _array(positions, (n, c), "positions")
+        assert np.issubdtype(positions.dtype, np.integer), "positions must be integers"
+        for i, real in enumerate(lengths):
+            v, p = torch.from_numpy(x[i, :, :real]).max(-1)
+            np.testing.assert_array_equal(values[i], v.numpy(), f"sequence {i}")
+            np.testing.assert_array_equal(positions[i], p.numpy(), f"sequence {i}")
+
+
+def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
+                    "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
+                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
+    results = json.loads(report.read_text())["results"]
+    assert len(results) == 7
+    assert [r["name"] for r in results if r["passed"]] == []
