@@ -25,7 +25,7 @@ end are the chapter's interactive figures (see :mod:`pooling_course.widgets`).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ IntOrTuple = int | Sequence[int]
 __all__ = [
     "stochastic_pool2d", "stochastic_pool2d_loop", "stochastic_pool2d_backward",
     "mixed_pool2d", "mixed_pool2d_backward", "gated_pool2d", "min_pool2d",
-    "softmax_pool2d", "attention_pool", "attention_pool_backward",
+    "softmax_pool2d", "pool2d_loop", "attention_pool", "attention_pool_backward",
     "max_over_time", "max_over_time_backward",
     "one_hot_dna", "pwm_log_odds", "motif_scan", "random_dna", "plant",
     "text_corpus", "architecture_layers", "PUBLISHED_RECEPTIVE_FIELDS",
@@ -85,6 +85,31 @@ def _scatter_windows(per_cell: np.ndarray, plane_shape: tuple[int, ...], k: tupl
             grad[:, a:a + s[0] * (out_h - 1) + 1:s[0],
                  b:b + s[1] * (out_w - 1) + 1:s[1]] += cells[..., a, b]
     return grad
+
+
+def pool2d_loop(input: np.ndarray, kernel_size: IntOrTuple, stride: IntOrTuple | None,
+                reduce: Callable[[np.ndarray], float]) -> np.ndarray:
+    """Any pooling with plain loops: ``reduce`` maps each window's values (a 1-d array in
+    row-major order) to one number. The loop reference of :func:`gated_pool2d` and
+    :func:`softmax_pool2d` (no padding).
+
+    Shape: ``(N, C, H, W)`` or ``(C, H, W)`` in, ``(..., H_out, W_out)`` out.
+
+    >>> pool2d_loop(np.arange(16.0).reshape(1, 4, 4), 2, 2, np.median)
+    array([[[ 2.5,  4.5],
+            [10.5, 12.5]]])
+    """
+    planes = _planes(input, "pool2d_loop")
+    k = ntuple(kernel_size, 2, "kernel_size")
+    s = k if stride is None else ntuple(stride, 2, "stride")
+    out_h, out_w = pool_output_shape(planes.shape[-2:], k, s)
+    out = np.empty((planes.shape[0], out_h, out_w), dtype=input.dtype)
+    for c, plane in enumerate(planes):
+        for i in range(out_h):
+            for j in range(out_w):
+                out[c, i, j] = reduce(plane[i * s[0]:i * s[0] + k[0],
+                                            j * s[1]:j * s[1] + k[1]].ravel())
+    return out.reshape(*input.shape[:-2], out_h, out_w)
 
 
 def _flat_position(choice: np.ndarray, width: int, k: tuple[int, int],

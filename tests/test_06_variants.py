@@ -159,6 +159,25 @@ def test_gated_pool_equals_the_gate_formula_written_in_torch():
         V.gated_pool2d(x, np.zeros((3, 3)), 2)
 
 
+def test_gated_and_softmax_kernels_equal_the_loop_reference():
+    x = np.random.default_rng(21).normal(size=(2, 2, 7, 6))
+    gate = np.random.default_rng(22).normal(size=(3, 2))
+
+    def gated(window):
+        g = 1 / (1 + np.exp(-window @ gate.ravel()))
+        return g * window.max() + (1 - g) * window.mean()
+
+    np.testing.assert_allclose(V.gated_pool2d(x, gate, (3, 2), (2, 1)),
+                               V.pool2d_loop(x, (3, 2), (2, 1), gated), rtol=1e-12)
+    for temperature in (0.2, 3.0):
+        def soft(window, t=temperature):
+            e = np.exp((window - window.max()) / t)
+            return (e / e.sum()) @ window
+
+        np.testing.assert_allclose(V.softmax_pool2d(x, 3, 2, temperature),
+                                   V.pool2d_loop(x, 3, 2, soft), rtol=1e-12)
+
+
 def test_min_pool_equals_torchs_window_minimum_with_padding_never_winning():
     x = np.random.default_rng(14).normal(size=(2, 5, 5)) + 10  # all positive: a 0 pad would win
     padded = F.pad(torch.from_numpy(x)[:, None], (1, 1, 1, 1), value=float("inf"))
