@@ -742,10 +742,12 @@ def lp_window_figure(p: float) -> object:
         shown = 64 if np.isinf(p) else p
         ax.plot([shown], [value], "o", color=WINDOW, ms=9, label=f"p = {p:g}: {value:.3f}")
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("p (log scale; p = inf drawn at 64)")
+        ticks = [1, 2, 4, 8, 16, 32, 64]
+        ax.set_xticks(ticks, [str(t) for t in ticks[:-1]] + ["inf"])
+        ax.set_xlabel("p (log scale)")
         ax.set_ylim(0, 13)
         ax.set_title(f"window {LP_WINDOW.astype(int).tolist()}, p = {p:g}")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="lower left", ncol=2)
         fig.tight_layout()
     return fig
 
