@@ -400,12 +400,13 @@ def _attention_args(x: np.ndarray, w: np.ndarray, temperature: float,
 
 def attention_pool(x: np.ndarray, w: np.ndarray,
                    temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    r"""Global attention pooling of a set of ``n`` feature vectors (Ilse et al., 2018).
+    r"""Global attention pooling of a set of ``n`` vectors (Ilse et al., 2018).
 
     Scores :math:`s_i = x_i^\top w / T`, weights :math:`a = \mathrm{softmax}(s)` over the set,
     output :math:`\sum_i a_i x_i`. The weights do not depend on the order of the set, and
     ``T`` moves the output from the set's mean (``T -> inf``) to the vector with the highest
-    score (``T -> 0``).
+    score (``T -> 0``). Ilse et al. score ``tanh(V x_i)`` instead of ``x_i``; this is the
+    simplest form.
 
     Args:
         x: ``(..., n, d)`` float: ``n`` vectors of ``d`` features (per leading index).
@@ -638,7 +639,7 @@ def text_corpus(rng: np.random.Generator, n: int, min_len: int,
 # --- the classic architectures' windowed layers ----------------------------------------------
 
 #: Receptive field and effective stride of the last layer before the classifier, as published
-#: by Araujo, Norris & Sim (2019), Table 1 (``araujo2019computing``).
+#: by Araujo, Norris & Sim (2019) (``araujo2019computing``).
 PUBLISHED_RECEPTIVE_FIELDS = {"AlexNet": (195, 32), "VGG-16": (212, 32), "ResNet-50": (483, 32)}
 
 

@@ -284,7 +284,7 @@ def test_global_max_of_the_scan_finds_a_planted_motif_wherever_it_sits():
 @pytest.mark.parametrize("name", list(V.PUBLISHED_RECEPTIVE_FIELDS))
 def test_receptive_fields_match_araujo_norris_sim_2019(name):
     last = receptive_fields(V.architecture_layers(name))[-1]
-    # Published in Araujo, Norris & Sim (2019), Table 1: AlexNet 195, VGG-16 212,
+    # Published in Araujo, Norris & Sim (2019): AlexNet 195, VGG-16 212,
     # ResNet-50 483, effective stride 32 for all three.
     assert (last.receptive_field, last.effective_stride) == {
         "AlexNet": (195, 32), "VGG-16": (212, 32), "ResNet-50": (483, 32)}[name]
