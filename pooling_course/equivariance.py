@@ -515,7 +515,7 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
         axes[1].imshow(out, vmin=0, vmax=1)
         axes[1].set_title(f"{pool} pool")
         axes[2].imshow(out - ref, cmap="RdBu_r", vmin=-1, vmax=1)
-        axes[2].set_title(f"minus T_{result.output_shift} y(x)")
+        axes[2].set_title(f"$y(T_{{{shift_px}}}x) - T_{{{result.output_shift}}}\\,y(x)$")
         for ax in axes:
             ax.set_xticks([])
             ax.set_yticks([])
