@@ -1,0 +1,684 @@
+"""Chapter 3, shifts: equivariance, invariance and anti-aliased pooling.
+
+The shift operator :func:`shift` (circular or zero-filled), the normalised change of a pooled
+output under a shift (:func:`normalized_change`, :func:`shift_change`), and the anti-aliased
+pools of Zhang (2019): :func:`blur_pool1d` / :func:`blur_pool2d` (a normalised binomial filter
+applied per channel after reflect padding, then subsampling) and :func:`max_blur_pool1d` /
+:func:`max_blur_pool2d` (a dense max pool with stride 1 followed by a blur pool). They follow
+the reference implementation of the paper (antialiased-cnns' ``BlurPool``) rule for rule:
+
+* the filter of ``filter_size`` taps (1 to 7) is a row of Pascal's triangle, ``(1, 3, 3, 1)``
+  for 4, divided by its sum; in 2d it is the outer product of that row with itself;
+* every spatial axis is padded by reflection, ``(filter_size - 1) // 2`` cells before and
+  ``filter_size // 2`` (that is, the ceiling of ``(filter_size - 1) / 2``) after; reflection
+  mirrors about the edge cell without repeating it, as ``torch.nn.functional.pad(mode=
+  "reflect")`` does, and, like it, needs every padding to be smaller than the axis;
+* the filter is then applied at every ``stride``-th position, starting at the first, so the
+  output length is ``ceil(L / stride)``.
+
+The network experiment of the chapter (:func:`digits_experiment`) trains a small CNN on
+scikit-learn's bundled 8×8 digits in PyTorch; torch is imported only there and in the
+functions that compare with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import functional as PF
+from ._args import ntuple
+from .functional._core import as_planes, restore
+
+__all__ = [
+    "binomial_filter", "filter_response", "shift", "normalized_change", "ShiftChange",
+    "shift_change", "phase_averaged_change", "blur_pool1d", "blur_pool2d", "blur_pool2d_loop",
+    "max_blur_pool1d",
+    "max_blur_pool2d", "POOLS", "max_pool", "avg_pool", "max_blur_pool", "probe_images",
+    "shift_figure", "shift_figure_compare", "DigitsResult", "digits_experiment",
+]
+
+MAX_FILTER_SIZE = 7
+_BLUR_DTYPES = (np.float32, np.float64)
+
+
+# --- the binomial filters ---------------------------------------------------------------------
+
+def binomial_filter(filter_size: int) -> np.ndarray:
+    """The normalised 1-D binomial filter of ``filter_size`` taps, as antialiased-cnns builds it.
+
+    Row ``filter_size - 1`` of Pascal's triangle divided by its sum ``2 ** (filter_size - 1)``:
+    1 tap is the identity, 2 a box ``(1, 1) / 2``, 3 the triangle ``(1, 2, 1) / 4``.
+
+    Args:
+        filter_size: number of taps, 1 to 7.
+
+    >>> binomial_filter(4) * 8
+    array([1., 3., 3., 1.])
+    """
+    _check_filter_size(filter_size)
+    return np.array([math.comb(filter_size - 1, j) for j in range(filter_size)],
+                    dtype=np.float64) / 2 ** (filter_size - 1)
+
+
+def filter_response(filter_size: int, n_fft: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Magnitude of the frequency response of :func:`binomial_filter`, from 0 to Nyquist.
+
+    The filter is zero-padded to ``n_fft`` samples and transformed with ``np.fft.rfft``.
+
+    Returns:
+        ``(frequency, magnitude)``: frequencies in cycles per sample (0 to 0.5) and
+        ``|H|`` there; ``|H(0)| = 1`` because the filter sums to 1.
+
+    >>> f, h = filter_response(3, n_fft=8)
+    >>> f.tolist(), np.round(h, 3).tolist()
+    ([0.0, 0.125, 0.25, 0.375, 0.5], [1.0, 0.854, 0.5, 0.146, 0.0])
+    """
+    _check_filter_size(filter_size)
+    if not isinstance(n_fft, int) or n_fft < filter_size:
+        raise ValueError(f"n_fft must be an int of at least filter_size={filter_size}, "
+                         f"got {n_fft!r}")
+    return np.fft.rfftfreq(n_fft), np.abs(np.fft.rfft(binomial_filter(filter_size), n_fft))
+
+
+def _check_filter_size(filter_size: object) -> None:
+    if not isinstance(filter_size, int | np.integer) or isinstance(filter_size, bool):
+        raise TypeError(f"filter_size must be an int from 1 to {MAX_FILTER_SIZE}, "
+                        f"got {filter_size!r}")
+    if not 1 <= filter_size <= MAX_FILTER_SIZE:
+        raise ValueError(f"filter_size must be from 1 to {MAX_FILTER_SIZE}, got {filter_size}")
+
+
+# --- shifts and the change metric -------------------------------------------------------------
+
+def shift(input: np.ndarray, delta: int | Sequence[int], mode: str = "circular") -> np.ndarray:
+    r"""The shift operator :math:`T_\delta`: ``(T_δ x)[n] = x[n - δ]`` (content moves right).
+
+    An int ``delta`` shifts the last axis; a tuple shifts the last ``len(delta)`` axes, e.g.
+    ``(dy, dx)`` for an image.
+
+    Args:
+        input: array of any shape.
+        delta: the shift, negative to move content left (or up).
+        mode: ``"circular"`` (what leaves one edge comes back at the other: nothing is lost,
+            and ``T_a T_b = T_{a+b}``) or ``"zero"`` (what leaves is dropped, zeros come in).
+
+    >>> shift(np.array([1, 2, 3, 4]), 1), shift(np.array([1, 2, 3, 4]), 1, mode="zero")
+    (array([4, 1, 2, 3]), array([0, 1, 2, 3]))
+    """
+    input = np.asarray(input)
+    deltas = ((delta,) if isinstance(delta, int | np.integer)
+              else tuple(delta) if isinstance(delta, Sequence) else ())
+    if not deltas or not all(isinstance(d, int | np.integer) and not isinstance(d, bool)
+                             for d in deltas):
+        raise TypeError(f"delta must be an int or a tuple of ints, got {delta!r}")
+    if len(deltas) > input.ndim:
+        raise ValueError(f"delta has {len(deltas)} entries but input has only {input.ndim} "
+                         f"axes")
+    if mode not in ("circular", "zero"):
+        raise ValueError(f"mode must be 'circular' or 'zero', got {mode!r}")
+    axes = tuple(range(input.ndim - len(deltas), input.ndim))
+    out = np.roll(input, deltas, axis=axes)
+    if mode == "zero":
+        for axis, d in zip(axes, deltas, strict=True):
+            index = [slice(None)] * input.ndim
+            index[axis] = slice(0, d) if d >= 0 else slice(d, None)
+            out[tuple(index)] = 0
+    return out
+
+
+def normalized_change(output: np.ndarray, reference: np.ndarray) -> float:
+    """The normalised Euclidean change ``‖output - reference‖ / ‖reference‖``.
+
+    0 means identical; 1 means a change as large as the reference itself. A zero reference
+    gives 0 when ``output`` is zero too, and ``inf`` otherwise.
+
+    >>> normalized_change(np.array([3.0, 4.0]), np.array([3.0, 0.0]))
+    1.3333333333333333
+    """
+    output, reference = np.asarray(output, float), np.asarray(reference, float)
+    if output.shape != reference.shape:
+        raise ValueError(f"output and reference must have the same shape, got {output.shape} "
+                         f"and {reference.shape}")
+    diff, norm = float(np.linalg.norm(output - reference)), float(np.linalg.norm(reference))
+    if norm == 0:
+        return 0.0 if diff == 0 else math.inf
+    return diff / norm
+
+
+@dataclass(frozen=True)
+class ShiftChange:
+    """How much a pooled output changed when its input was shifted.
+
+    ``raw``: the change against the unshifted output (0 means invariance);
+    ``aligned``: against the unshifted output shifted by ``output_shift`` cells, the whole
+    number of output cells closest to ``delta / stride`` that fits best (0 means
+    equivariance); ``output_shift`` is that number.
+    """
+
+    raw: float
+    aligned: float
+    output_shift: int
+
+
+def shift_change(
+    pool: Callable[[np.ndarray], np.ndarray],
+    input: np.ndarray,
+    delta: int,
+    stride: int,
+    margin: int = 0,
+    mode: str = "circular",
+) -> ShiftChange:
+    r"""Raw and shift-aligned change of ``pool``'s output when the input's last axis moves by
+    ``delta``.
+
+    With :math:`y = ` ``pool``, :math:`m \in \{\lfloor\delta/s\rfloor, \lceil\delta/s\rceil\}`
+    and :math:`\lVert\cdot\rVert` taken over the output cells at least ``margin`` cells from
+    either end of the last axis and from the seam where the circular shift joined the input's
+    two ends (output cell :math:`\lceil\delta/s\rceil` for :math:`\delta > 0`),
+
+    .. math::
+
+        \text{raw} = \frac{\lVert y(T_\delta x) - y(x)\rVert}{\lVert y(x)\rVert}, \qquad
+        \text{aligned} = \min_m \frac{\lVert y(T_\delta x) - T_m\, y(x)\rVert}{\lVert y(x)\rVert}.
+
+    When ``delta`` is a multiple of ``stride`` the two candidates coincide and ``aligned`` is
+    the equivariance error. The margin leaves out the cells whose windows reach the border or
+    the seam, where a pool that pads (or whose windows do not tile the input) cannot be
+    equivariant to a circular shift.
+
+    Args:
+        pool: maps an array to its pooled output (the last axis pooled with ``stride``).
+        input: the input, shifted along its last axis.
+        delta: the shift in input cells.
+        stride: the pool's stride along the last axis, at least 1.
+        margin: output cells to leave out at each end of the last axis and after the seam,
+            at least 0; with 0 every cell is compared.
+        mode: the shift's border rule, see :func:`shift`.
+
+    >>> x = np.array([0., 0, 1, 1, 0, 0, 1, 1])
+    >>> pool = lambda v: v.reshape(-1, 2).max(axis=1)
+    >>> shift_change(pool, x, 1, stride=2)
+    ShiftChange(raw=1.0, aligned=1.0, output_shift=0)
+    """
+    stride = ntuple(stride, 1, "stride")[0]
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, got {stride}")
+    if not isinstance(margin, int | np.integer) or margin < 0:
+        raise ValueError(f"margin must be a non-negative int, got {margin!r}")
+    y = np.asarray(pool(input))
+    moved = np.asarray(pool(shift(input, delta, mode)))
+    seam = -(-abs(delta) // stride) if margin else 0  # margin=0 compares every cell
+    start = margin + (seam if delta > 0 else 0)
+    stop = y.shape[-1] - margin - (seam if delta < 0 else 0)
+    if stop <= start:
+        raise ValueError(f"margin={margin} and delta={delta} leave no output cell of the "
+                         f"{y.shape[-1]}")
+
+    def inner(a: np.ndarray) -> np.ndarray:
+        return a[..., start:stop]
+
+    def change(reference: np.ndarray) -> float:
+        norm = float(np.linalg.norm(inner(y)))
+        diff = float(np.linalg.norm(inner(moved) - inner(reference)))
+        return 0.0 if diff == 0 else (math.inf if norm == 0 else diff / norm)
+
+    candidates = sorted({delta // stride, -(-delta // stride)}, key=lambda m: abs(m))
+    aligned = [(change(shift(y, m)), m) for m in candidates]
+    best, best_m = min(aligned, key=lambda pair: pair[0])
+    return ShiftChange(raw=change(y), aligned=best, output_shift=best_m)
+
+
+def phase_averaged_change(
+    pool: Callable[[np.ndarray], np.ndarray],
+    input: np.ndarray,
+    delta: int,
+    stride: int,
+    margin: int = 0,
+) -> tuple[float, float]:
+    """:func:`shift_change` averaged over the ``stride`` positions of the input on the grid.
+
+    Where an image falls relative to the pooling grid is an accident, and the change under a
+    one-pixel shift depends on it (a peak may or may not cross into the next window). This
+    returns the mean ``(raw, aligned)`` of ``shift_change(pool, T_p x, delta, stride,
+    margin)`` over ``p = 0 .. stride - 1`` (circular shifts).
+
+    >>> pool = lambda v: v.reshape(-1, 2).max(axis=1)
+    >>> phase_averaged_change(pool, np.array([0., 0, 0, 1, 0, 0, 0, 0]), 1, stride=2)
+    (0.7071067811865476, 0.0)
+    """
+    stride = ntuple(stride, 1, "stride")[0]
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, got {stride}")
+    results = [shift_change(pool, shift(input, p), delta, stride, margin)
+               for p in range(stride)]
+    return (float(np.mean([r.raw for r in results])),
+            float(np.mean([r.aligned for r in results])))
+
+
+# --- blur pooling -----------------------------------------------------------------------------
+
+def _blur_pads(filter_size: int) -> tuple[int, int]:
+    """Reflect padding before and after: floor and ceil of ``(filter_size - 1) / 2``."""
+    return (filter_size - 1) // 2, filter_size // 2
+
+
+def _blur_check(input: np.ndarray, ndim: int, op: str, filter_size: int,
+                stride: int) -> tuple[np.ndarray, tuple[int, ...], tuple[int, int]]:
+    _check_filter_size(filter_size)
+    if not isinstance(stride, int | np.integer) or isinstance(stride, bool):
+        raise TypeError(f"{op}: stride must be an int, got {stride!r}")
+    if stride < 1:
+        raise ValueError(f"{op}: stride must be at least 1, got {stride}")
+    planes, lead = as_planes(input, ndim, op, _BLUR_DTYPES)
+    before, after = _blur_pads(filter_size)
+    if filter_size > 1 and min(planes.shape[1:]) <= after:
+        raise ValueError(f"{op}: reflect padding of {after} needs every spatial size to be "
+                         f"larger than {after}, got {planes.shape[1:]} (filter_size="
+                         f"{filter_size})")
+    return planes, lead, (before, after)
+
+
+def _blur_axis(planes: np.ndarray, axis: int, taps: np.ndarray, stride: int,
+               pads: tuple[int, int]) -> np.ndarray:
+    """Reflect-pad one axis, then take the filter's dot product at every stride-th window."""
+    width = [(0, 0)] * planes.ndim
+    width[axis] = pads
+    padded = np.pad(planes, width, mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, len(taps), axis=axis)
+    index = [slice(None)] * planes.ndim
+    index[axis] = slice(None, None, stride)
+    return windows[tuple(index)] @ taps.astype(planes.dtype)
+
+
+def blur_pool1d(input: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
+    """Anti-aliased subsampling of Zhang (2019): binomial blur per channel, then stride.
+
+    Equal to antialiased-cnns' ``BlurPool1D(channels, pad_type="reflect", filt_size, stride)``,
+    i.e. ``F.conv1d(F.pad(x, (b, a), mode="reflect"), filter, stride=stride, groups=C)`` with
+    ``b = (filter_size - 1) // 2``, ``a = filter_size // 2`` and the filter of
+    :func:`binomial_filter`.
+
+    Args:
+        input: ``(N, C, L)`` or ``(C, L)``, float32 or float64.
+        filter_size: taps of the binomial filter, 1 to 7; 1 is plain subsampling
+            ``x[..., ::stride]``. Default: 4.
+        stride: subsampling factor, at least 1. Default: 2.
+
+    Shape:
+        ``L_out = ceil(L / stride)``. ``L`` must exceed ``filter_size // 2`` (reflection
+        cannot pad more cells than the axis has beyond its edge).
+
+    >>> blur_pool1d(np.array([[0., 0, 8, 8, 0, 0, 8, 8]]), filter_size=3)
+    array([[0., 6., 2., 6.]])
+    """
+    planes, lead, pads = _blur_check(input, 1, "blur_pool1d", filter_size, stride)
+    out = _blur_axis(planes, 1, binomial_filter(filter_size), stride, pads)
+    return restore(out, lead)
+
+
+def blur_pool2d(input: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
+    """2-D anti-aliased subsampling: a separable binomial blur per channel, then stride.
+
+    Equal to antialiased-cnns' ``BlurPool(channels, pad_type="reflect", filt_size, stride)``:
+    reflect padding of ``(filter_size - 1) // 2`` before and ``filter_size // 2`` after on
+    each spatial axis, then a grouped convolution with the normalised outer product of
+    :func:`binomial_filter` with itself, with ``stride`` on both axes. The filter is separable,
+    so this applies the 1-D filter along H, then along W (:func:`blur_pool2d_loop` is the
+    plain 2-D sum).
+
+    Args:
+        input: ``(N, C, H, W)`` or ``(C, H, W)``, float32 or float64.
+        filter_size: taps per axis, 1 to 7. Default: 4.
+        stride: subsampling factor on both axes, at least 1. Default: 2.
+
+    Shape:
+        ``H_out = ceil(H / stride)``, ``W_out = ceil(W / stride)``; ``H`` and ``W`` must
+        exceed ``filter_size // 2``.
+
+    >>> blur_pool2d(np.ones((1, 5, 5)), filter_size=3).shape
+    (1, 3, 3)
+    """
+    planes, lead, pads = _blur_check(input, 2, "blur_pool2d", filter_size, stride)
+    taps = binomial_filter(filter_size)
+    out = _blur_axis(_blur_axis(planes, 1, taps, stride, pads), 2, taps, stride, pads)
+    return restore(out, lead)
+
+
+def blur_pool2d_loop(input: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
+    """:func:`blur_pool2d` with plain loops: the reference the vectorised kernel is checked on.
+
+    For each output cell ``(i, j)`` it sums ``filter[a, b] * x[r(i*s + a - b0), r(j*s + b - b0)]``
+    over the taps, where ``b0`` is the padding before and ``r`` reflects an index about the
+    edges: ``-1 -> 1``, ``L -> L - 2``.
+    """
+    planes, lead, (before, _) = _blur_check(input, 2, "blur_pool2d_loop", filter_size, stride)
+    taps = binomial_filter(filter_size)
+    kernel = np.outer(taps, taps)
+    _, height, width = planes.shape
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    out = np.zeros((planes.shape[0], out_h, out_w), dtype=planes.dtype)
+    for c, plane in enumerate(planes):
+        for i in range(out_h):
+            for j in range(out_w):
+                total = 0.0
+                for a in range(filter_size):
+                    for b in range(filter_size):
+                        h = _reflect(i * stride + a - before, height)
+                        w = _reflect(j * stride + b - before, width)
+                        total += kernel[a, b] * plane[h, w]
+                out[c, i, j] = total
+    return restore(out, lead)
+
+
+def _reflect(index: int, size: int) -> int:
+    if index < 0:
+        return -index
+    if index >= size:
+        return 2 * (size - 1) - index
+    return index
+
+
+def max_blur_pool1d(input: np.ndarray, kernel_size: int = 2, filter_size: int = 4,
+                    stride: int = 2, padding: int = 0) -> np.ndarray:
+    """MaxBlurPool of Zhang (2019) in 1-D: ``max_pool1d(kernel_size, stride=1, padding)``, then
+    :func:`blur_pool1d` with ``filter_size`` and ``stride``.
+
+    The dense max (stride 1) is shift-equivariant; the subsampling is where shifts are lost,
+    and the blur before it low-passes what is subsampled.
+
+    Shape:
+        ``L_dense = L + 2 * padding - kernel_size + 1``, then ``L_out = ceil(L_dense / stride)``.
+
+    >>> max_blur_pool1d(np.array([[0., 0, 1, 1, 0, 0, 1, 1]]), filter_size=3)
+    array([[0.5, 1. , 0.5, 1. ]])
+    """
+    dense = PF.max_pool1d(input, kernel_size, stride=1, padding=padding)
+    return blur_pool1d(dense, filter_size, stride)
+
+
+def max_blur_pool2d(input: np.ndarray, kernel_size: int = 2, filter_size: int = 4,
+                    stride: int = 2, padding: int = 0) -> np.ndarray:
+    """MaxBlurPool of Zhang (2019): ``max_pool2d(kernel_size, stride=1, padding)``, then
+    :func:`blur_pool2d` with ``filter_size`` and ``stride``.
+
+    antialiased-cnns replaces ``MaxPool2d(k, stride=2)`` by ``MaxPool2d(k, stride=1)``
+    followed by ``BlurPool(channels, filt_size, stride=2)``; this is that pair.
+
+    Args:
+        input: ``(N, C, H, W)`` or ``(C, H, W)``, float32 or float64.
+        kernel_size: the dense max pool's window. Default: 2.
+        filter_size: taps of the binomial filter, 1 to 7. Default: 4.
+        stride: the blur pool's subsampling factor. Default: 2.
+        padding: the dense max pool's padding (at most ``kernel_size // 2``). Default: 0.
+
+    Shape:
+        ``H_dense = H + 2 * padding - kernel_size + 1``, ``H_out = ceil(H_dense / stride)``
+        (the same for W).
+
+    >>> max_blur_pool2d(np.ones((1, 8, 8))).shape
+    (1, 4, 4)
+    """
+    dense = PF.max_pool2d(input, kernel_size, stride=1, padding=padding)
+    return blur_pool2d(dense, filter_size, stride)
+
+
+# --- the pools of the chapter's experiments ---------------------------------------------------
+
+def max_pool(image: np.ndarray, kernel_size: int = 2, stride: int = 2) -> np.ndarray:
+    """Max pooling of an ``(H, W)`` image (``functional.max_pool2d`` on one channel)."""
+    return PF.max_pool2d(np.asarray(image, np.float64)[None], kernel_size, stride)[0]
+
+
+def avg_pool(image: np.ndarray, kernel_size: int = 2, stride: int = 2) -> np.ndarray:
+    """Average pooling of an ``(H, W)`` image (``functional.avg_pool2d`` on one channel)."""
+    return PF.avg_pool2d(np.asarray(image, np.float64)[None], kernel_size, stride)[0]
+
+
+def max_blur_pool(image: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
+    """:func:`max_blur_pool2d` (``kernel_size=2``) of an ``(H, W)`` image."""
+    return max_blur_pool2d(np.asarray(image, np.float64)[None], 2, filter_size, stride)[0]
+
+
+#: The three pools of the interactive figure, each ``(H, W) -> (H/2, W/2)``.
+POOLS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "max": max_pool, "average": avg_pool, "max-blur": max_blur_pool}
+
+
+def probe_images(size: int = 32) -> dict[str, np.ndarray]:
+    """The four images of the robustness experiment, ``(size, size)`` float64 arrays.
+
+    ``impulse`` (one bright pixel at ``(size // 2, size // 2)``), ``ramp`` (a horizontal
+    gradient from 0 to 1), ``checkerboard`` (alternating 0 and 1) and ``constant`` (all 1).
+
+    >>> {name: round(float(image.sum()), 6) for name, image in probe_images(4).items()}
+    {'impulse': 1.0, 'ramp': 8.0, 'checkerboard': 8.0, 'constant': 16.0}
+    """
+    if not isinstance(size, int) or size < 4 or size % 2:
+        raise ValueError(f"size must be an even int of at least 4, got {size!r}")
+    rows, cols = np.indices((size, size))
+    impulse = np.zeros((size, size))
+    impulse[size // 2, size // 2] = 1.0
+    return {"impulse": impulse,
+            "ramp": np.broadcast_to(np.linspace(0, 1, size), (size, size)).copy(),
+            "checkerboard": ((rows + cols) % 2).astype(np.float64),
+            "constant": np.ones((size, size))}
+
+
+# --- the interactive figure -------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _figure_image() -> np.ndarray:
+    """A handwritten 3 from scikit-learn's bundled digits, on a 16×16 canvas, scaled to 0..1."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    three = digits.images[np.flatnonzero(digits.target == 3)[0]] / 16.0
+    canvas = np.zeros((16, 16))
+    canvas[4:12, 3:11] = three
+    return canvas
+
+
+def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
+    """The interactive figure: the input shifted by ``shift_px`` pixels to the right, its
+    pooled output, and how far that output is from the unshifted one.
+
+    Args:
+        shift_px: circular shift of the input along its width, in pixels.
+        pool: ``"max"``, ``"average"`` or ``"max-blur"`` (all with stride 2).
+
+    Returns:
+        A matplotlib ``Figure`` of three panels: the shifted input, its pooled output, and the
+        difference of that output from the unshifted output moved by the best whole number of
+        output cells (the aligned change).
+    """
+    import matplotlib.pyplot as plt
+
+    from .figures import style
+
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")
+    image = _figure_image()
+    moved = shift(image, shift_px)
+    fn = POOLS[pool]
+    result = shift_change(fn, image, shift_px, stride=2, margin=1)
+    out, ref = fn(moved), shift(fn(image), result.output_shift)
+    with style():
+        fig, axes = plt.subplots(1, 3, figsize=(6.8, 2.6))
+        axes[0].imshow(moved, vmin=0, vmax=1)
+        axes[0].set_title(f"input, shifted {shift_px} px")
+        axes[1].imshow(out, vmin=0, vmax=1)
+        axes[1].set_title(f"{pool} pool")
+        axes[2].imshow(out - ref, cmap="RdBu_r", vmin=-1, vmax=1)
+        axes[2].set_title(f"$y(T_{{{shift_px}}}x) - T_{{{result.output_shift}}}\\,y(x)$")
+        for ax in axes:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.text(0.5, 0.02, f"raw change {result.raw:.3f}    aligned change "
+                 f"{result.aligned:.3f} (output moved {result.output_shift} cells)",
+                 ha="center", fontsize=10)
+        fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.14, wspace=0.08)
+    return fig
+
+
+def shift_figure_compare(shift_px: int = 0, pool: str = "max") -> Any:
+    """The pooled output of :func:`shift_figure`, by the package and by PyTorch."""
+    import torch
+
+    from .widgets import Comparison
+
+    moved = shift(_figure_image(), shift_px)
+    theirs = _torch_pool(pool, torch.from_numpy(moved)[None, None])[0, 0].numpy()
+    names = {"max": "torch.nn.functional.max_pool2d",
+             "average": "torch.nn.functional.avg_pool2d",
+             "max-blur": "torch max_pool2d(stride=1) + pad(reflect) + conv2d(groups=C)"}
+    return Comparison(names[pool], POOLS[pool](moved), theirs)
+
+
+def _torch_blur_pool2d(x: Any, filter_size: int, stride: int) -> Any:
+    """antialiased-cnns' BlurPool in torch: reflect pad, then the separable filter at every
+    ``stride``-th position, as weighted sums of strided slices (the same numbers as the
+    reference's grouped convolution, and much faster to train through on a CPU)."""
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    before, after = _blur_pads(filter_size)
+    taps = binomial_filter(filter_size).tolist()
+    if filter_size > 1:
+        x = F.pad(x, (before, after, before, after), mode="reflect")
+    out_h = (x.shape[-2] - filter_size) // stride + 1
+    out_w = (x.shape[-1] - filter_size) // stride + 1
+    rows = sum(w * x[..., a:a + stride * (out_h - 1) + 1:stride, :]
+               for a, w in enumerate(taps))
+    return sum(w * rows[..., b:b + stride * (out_w - 1) + 1:stride]
+               for b, w in enumerate(taps))
+
+
+def _torch_pool(pool: str, x: Any, filter_size: int = 4) -> Any:
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    if pool == "max":
+        return F.max_pool2d(x, 2, 2)
+    if pool == "average":
+        return F.avg_pool2d(x, 2, 2)
+    if pool == "max-blur":
+        return _torch_blur_pool2d(F.max_pool2d(x, 2, 1), filter_size, 2)
+    raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")
+
+
+# --- the network experiment -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DigitsResult:
+    """One trained network: its pool, seed, test accuracy and shift consistency.
+
+    ``consistency`` is the fraction of (test image, one-pixel shift) pairs, over the four
+    shifts up, down, left and right, whose predicted class equals that of the unshifted image.
+    """
+
+    pool: str
+    seed: int
+    accuracy: float
+    consistency: float
+
+
+def _digits_data(canvas: int = 10) -> tuple[np.ndarray, ...]:
+    """scikit-learn's 8×8 digits on a ``canvas``-sized zero background, scaled to 0..1, split
+    into the first 1200 images for training and the other 597 for testing."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    border = (canvas - 8) // 2
+    images = np.zeros((len(digits.images), 1, canvas, canvas), dtype=np.float32)
+    images[:, 0, border:border + 8, border:border + 8] = digits.images / 16.0
+    labels = digits.target.astype(np.int64)
+    return images[:1200], labels[:1200], images[1200:], labels[1200:]
+
+
+def digits_experiment(
+    pools: Sequence[str] = ("max", "max-blur"),
+    seeds: Sequence[int] = (0, 1, 2),
+    epochs: int = 12,
+    filter_size: int = 3,
+) -> list[DigitsResult]:
+    """Train a small CNN on the bundled 8×8 digits once per pool and seed, on CPU.
+
+    The network: conv 3×3 (1→8) - ReLU - pool - conv 3×3 (8→16) - ReLU - pool - linear
+    (16·2·2→10), on each digit placed in the middle of a 10×10 zero canvas, so that a
+    one-pixel shift moves no ink off the canvas. ``"max"`` pools with
+    ``max_pool2d(2, 2)``; ``"max-blur"`` with ``max_pool2d(2, stride=1)`` then the blur pool
+    of ``filter_size`` taps and stride 2. Adam (lr 0.01), batches of 100, ``epochs`` passes,
+    one thread, ``torch.manual_seed(seed)``: the same call gives the same numbers.
+
+    Returns:
+        One :class:`DigitsResult` per (pool, seed), pools outermost.
+    """
+    import torch
+
+    train_x, train_y, test_x, test_y = (torch.from_numpy(a) for a in _digits_data())
+    shifts = [(0, 1), (0, -1), (1, 0), (-1, 0)]
+    shifted = [torch.roll(test_x, s, dims=(2, 3)) for s in shifts]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    results = []
+    try:
+        for pool in pools:
+            for seed in seeds:
+                torch.manual_seed(seed)
+                net = _DigitsNet(pool, filter_size)
+                _train(net, train_x, train_y, epochs, seed)
+                with torch.no_grad():
+                    plain = net(test_x).argmax(1)
+                    accuracy = float((plain == test_y).float().mean())
+                    same = [float((net(x).argmax(1) == plain).float().mean()) for x in shifted]
+                results.append(DigitsResult(pool, seed, accuracy, float(np.mean(same))))
+    finally:
+        torch.set_num_threads(threads)
+    return results
+
+
+def _train(net: Any, x: Any, y: Any, epochs: int, seed: int) -> None:
+    import torch
+
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 100):
+            batch = order[start:start + 100]
+            optimiser.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x[batch]), y[batch])
+            loss.backward()
+            optimiser.step()
+
+
+def _make_digits_net_class() -> type:
+    import torch
+
+    class DigitsNet(torch.nn.Module):
+        def __init__(self, pool: str, filter_size: int) -> None:
+            super().__init__()
+            if pool not in ("max", "max-blur"):
+                raise ValueError(f"pool must be 'max' or 'max-blur', got {pool!r}")
+            self.pool, self.filter_size = pool, filter_size
+            self.conv1 = torch.nn.Conv2d(1, 8, 3, padding=1)
+            self.conv2 = torch.nn.Conv2d(8, 16, 3, padding=1)
+            self.fc = torch.nn.Linear(16 * 2 * 2, 10)
+
+        def down(self, x: Any) -> Any:
+            return _torch_pool(self.pool, x, self.filter_size)
+
+        def forward(self, x: Any) -> Any:
+            x = self.down(torch.relu(self.conv1(x)))
+            x = self.down(torch.relu(self.conv2(x)))
+            return self.fc(x.flatten(1))
+
+    return DigitsNet
+
+
+def _DigitsNet(pool: str, filter_size: int) -> Any:  # noqa: N802 (reads like a class)
+    return _make_digits_net_class()(pool, filter_size)

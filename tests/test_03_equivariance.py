@@ -1,0 +1,402 @@
+"""Chapter 3, shifts: the shift operator, the change metric and the anti-aliased pools against
+PyTorch (blur pooling written as antialiased-cnns writes it: ``F.pad(mode="reflect")`` and a
+grouped ``F.conv2d``), and the graded tests of exercise 03_equivariance."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pooling_course import equivariance as E
+from pooling_course import widgets
+
+
+def pascal_row(filter_size: int) -> np.ndarray:
+    """The binomial taps by repeated convolution with (1, 1), normalised: no math.comb."""
+    row = np.array([1.0])
+    for _ in range(filter_size - 1):
+        row = np.convolve(row, [1.0, 1.0])
+    return row / row.sum()
+
+
+def torch_blur(x: np.ndarray, filter_size: int, stride: int, ndim: int) -> np.ndarray:
+    """antialiased-cnns' BlurPool in torch: reflect pad floor/ceil((f-1)/2), grouped conv."""
+    t = torch.from_numpy(x)
+    unbatched = t.dim() == ndim + 1
+    if unbatched:
+        t = t[None]
+    taps = torch.from_numpy(pascal_row(filter_size)).to(t.dtype)
+    before, after = int((filter_size - 1) / 2), int(np.ceil((filter_size - 1) / 2))
+    channels = t.shape[1]
+    if ndim == 1:
+        kernel = taps[None, None, :].repeat(channels, 1, 1)
+        out = F.conv1d(F.pad(t, (before, after), mode="reflect"), kernel, stride=stride,
+                       groups=channels)
+    else:
+        kernel = (taps[:, None] * taps[None, :])[None, None].repeat(channels, 1, 1, 1)
+        out = F.conv2d(F.pad(t, (before, after, before, after), mode="reflect"), kernel,
+                       stride=stride, groups=channels)
+    return (out[0] if unbatched else out).numpy()
+
+
+# --- the binomial filters ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("filter_size", range(1, 8))
+def test_binomial_filter_is_the_normalised_row_of_pascals_triangle(filter_size):
+    taps = E.binomial_filter(filter_size)
+    np.testing.assert_allclose(taps, pascal_row(filter_size), rtol=0, atol=1e-15)
+    assert taps.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("filter_size", range(1, 8))
+def test_frequency_response_is_cos_to_the_power_f_minus_1(filter_size):
+    # (1 + e^{-iw})^(f-1) / 2^(f-1) has magnitude |cos(w/2)|^(f-1), w = 2 pi frequency.
+    freq, magnitude = E.filter_response(filter_size, n_fft=64)
+    np.testing.assert_allclose(magnitude, np.abs(np.cos(np.pi * freq)) ** (filter_size - 1),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (8, ValueError), (2.0, TypeError),
+                                        (True, TypeError), ("3", TypeError)])
+def test_filter_size_outside_1_to_7_is_rejected_by_name(bad, error):
+    with pytest.raises(error, match="filter_size"):
+        E.binomial_filter(bad)
+    with pytest.raises(error, match="filter_size"):
+        E.blur_pool2d(np.zeros((1, 8, 8)), filter_size=bad)
+
+
+# --- blur pooling against torch --------------------------------------------------------------
+
+@pytest.mark.parametrize("filter_size, stride", list(itertools.product(range(1, 8), (1, 2, 3))))
+def test_blur_pool2d_and_its_loop_equal_reflect_pad_plus_grouped_conv2d(filter_size, stride):
+    x = np.random.default_rng(filter_size * 10 + stride).normal(size=(2, 3, 9, 8))
+    want = torch_blur(x, filter_size, stride, ndim=2)
+    assert want.shape == (2, 3, math.ceil(9 / stride), math.ceil(8 / stride))
+    np.testing.assert_allclose(E.blur_pool2d(x, filter_size, stride), want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(E.blur_pool2d_loop(x, filter_size, stride), want, rtol=0,
+                               atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_blur_pools_match_torch_on_random_shapes_and_dtypes(data):
+    filter_size = data.draw(st.integers(1, 7))
+    stride = data.draw(st.integers(1, 4))
+    smallest = filter_size // 2 + 1  # reflection needs every axis longer than the padding
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    batched = data.draw(st.booleans())
+    lead = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)))[2 - (1 + batched):]
+    rng = np.random.default_rng(data.draw(st.integers(0, 999)))
+    for ndim, fn in ((1, E.blur_pool1d), (2, E.blur_pool2d)):
+        spatial = tuple(data.draw(st.integers(smallest, 12)) for _ in range(ndim))
+        x = rng.normal(size=lead + spatial).astype(dtype)
+        got = fn(x, filter_size=filter_size, stride=stride)
+        want = torch_blur(x, filter_size, stride, ndim)
+        assert got.dtype == x.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_filter_size_1_is_plain_subsampling():
+    x = np.random.default_rng(0).normal(size=(2, 7, 5))
+    np.testing.assert_array_equal(E.blur_pool2d(x, filter_size=1, stride=2), x[:, ::2, ::2])
+    np.testing.assert_array_equal(E.blur_pool1d(x, filter_size=1, stride=3), x[..., ::3])
+
+
+@pytest.mark.parametrize("kernel_size, filter_size, padding", [(2, 4, 0), (2, 3, 0),
+                                                               (3, 5, 1), (2, 1, 0)])
+def test_max_blur_pool_is_dense_max_then_blur_pool_in_torch(kernel_size, filter_size, padding):
+    x = np.random.default_rng(1).normal(size=(2, 3, 10, 11)).astype(np.float32)
+    dense = F.max_pool2d(torch.from_numpy(x), kernel_size, stride=1, padding=padding).numpy()
+    want = torch_blur(dense, filter_size, 2, ndim=2)
+    got = E.max_blur_pool2d(x, kernel_size, filter_size, 2, padding)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    dense1 = F.max_pool1d(torch.from_numpy(x[0]), kernel_size, 1, padding).numpy()
+    np.testing.assert_allclose(E.max_blur_pool1d(x[0], kernel_size, filter_size, 2, padding),
+                               torch_blur(dense1, filter_size, 2, ndim=1), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("size, filter_size", [(3, 7), (2, 4), (1, 2), (3, 6)])
+def test_too_small_an_axis_for_reflection_is_rejected_as_torch_rejects_it(size, filter_size):
+    x = np.zeros((1, 1, size, 8))
+    with pytest.raises(RuntimeError):
+        torch_blur(x, filter_size, 2, ndim=2)
+    with pytest.raises(ValueError, match="reflect"):
+        E.blur_pool2d(x, filter_size)
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: E.blur_pool2d(np.zeros((1, 8, 8)), stride=0), ValueError, "stride"),
+    (lambda: E.blur_pool2d(np.zeros((1, 8, 8)), stride=1.5), TypeError, "stride"),
+    (lambda: E.blur_pool2d(np.zeros((8, 8), dtype=np.int64)[None]), TypeError, "dtype"),
+    (lambda: E.blur_pool2d(np.zeros((8, 8))), ValueError, "shape"),
+    (lambda: E.blur_pool1d([1.0, 2.0, 3.0]), TypeError, "input"),
+])
+def test_bad_arguments_are_rejected_with_a_message_naming_them(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+# --- shifts and the change metric -------------------------------------------------------------
+
+def test_shift_moves_content_right_circularly_or_with_zeros():
+    x = np.arange(1, 7).reshape(2, 3)
+    np.testing.assert_array_equal(E.shift(x, 1), [[3, 1, 2], [6, 4, 5]])
+    np.testing.assert_array_equal(E.shift(x, -1, mode="zero"), [[2, 3, 0], [5, 6, 0]])
+    np.testing.assert_array_equal(E.shift(x, (1, 0)), [[4, 5, 6], [1, 2, 3]])
+    np.testing.assert_array_equal(E.shift(x, (1, 2), mode="zero"), [[0, 0, 0], [0, 0, 1]])
+
+
+@settings(max_examples=50, deadline=None)
+@given(a=st.integers(-9, 9), b=st.integers(-9, 9), n=st.integers(1, 9))
+def test_circular_shifts_compose_invert_and_keep_the_norm(a, b, n):
+    x = np.random.default_rng(n).normal(size=(3, n))
+    np.testing.assert_array_equal(E.shift(E.shift(x, a), b), E.shift(x, a + b))
+    np.testing.assert_array_equal(E.shift(E.shift(x, a), -a), x)
+    assert np.linalg.norm(E.shift(x, a)) == pytest.approx(np.linalg.norm(x))
+
+
+def test_shift_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        E.shift(np.zeros(3), 1, mode="reflect")
+    with pytest.raises(TypeError, match="delta"):
+        E.shift(np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="delta"):
+        E.shift(np.zeros(3), (1, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(s=st.integers(1, 4), n=st.integers(1, 5), m=st.integers(-6, 6))
+def test_pooling_with_k_equal_s_is_equivariant_to_shifts_by_multiples_of_s(s, n, m):
+    # torch pools the circularly shifted input; the output is the pooled input shifted by m.
+    x = torch.from_numpy(np.random.default_rng(s * n).normal(size=(2, 1, s * n)))
+    for pool in (F.max_pool1d, F.avg_pool1d):
+        moved = pool(torch.roll(x, m * s, dims=-1), s, s).numpy()
+        np.testing.assert_allclose(moved, E.shift(pool(x, s, s).numpy(), m), atol=1e-12)
+
+
+def test_zhangs_signal_max_pool_is_not_invariant_to_a_one_sample_shift():
+    x = np.array([0.0, 0, 1, 1, 0, 0, 1, 1])
+    pooled = F.max_pool1d(torch.from_numpy(E.shift(x, 1))[None], 2).numpy()[0]
+    np.testing.assert_array_equal(F.max_pool1d(torch.from_numpy(x)[None], 2)[0], [0, 1, 0, 1])
+    np.testing.assert_array_equal(pooled, [1, 1, 1, 1])
+    result = E.shift_change(lambda v: v.reshape(-1, 2).max(axis=1), x, 1, stride=2)
+    # |(1,1,1,1) - (0,1,0,1)| / |(0,1,0,1)| = sqrt(2) / sqrt(2); shifting the output by 1 cell
+    # instead gives (1,0,1,0), just as far.
+    assert (result.raw, result.aligned) == (1.0, 1.0)
+
+
+def test_normalized_change_is_the_relative_euclidean_distance():
+    assert E.normalized_change(np.array([1.0, 1]), np.array([1.0, 1])) == 0.0
+    assert E.normalized_change(np.array([0.0, 2]), np.array([2.0, 0])) == pytest.approx(
+        math.sqrt(2))
+    assert E.normalized_change(np.zeros(2), np.zeros(2)) == 0.0
+    assert E.normalized_change(np.ones(2), np.zeros(2)) == math.inf
+    with pytest.raises(ValueError, match="shape"):
+        E.normalized_change(np.zeros(2), np.zeros(3))
+
+
+@pytest.mark.parametrize("pool", sorted(E.POOLS))
+def test_every_pool_is_equivariant_away_from_the_border_for_shifts_by_the_stride(pool):
+    image = np.random.default_rng(3).random((16, 40))
+    for delta in (2, 4, -2, 8, -6):
+        result = E.shift_change(E.POOLS[pool], image, delta, stride=2, margin=3)
+        assert result.output_shift == delta // 2
+        assert result.aligned == pytest.approx(0, abs=1e-12)
+        assert result.raw > 0.1  # the output moved: it is not invariant
+
+
+def test_shift_change_raw_and_aligned_by_hand():
+    # margin=1 and delta=1: the seam sits at output cell ceil(1/2) = 1, so cells 2..4 count.
+    image = np.random.default_rng(4).random((6, 12))
+    y, moved = E.max_pool(image), E.max_pool(E.shift(image, 1))
+    norm = np.linalg.norm(y[:, 2:-1])
+    raw = np.linalg.norm(moved[:, 2:-1] - y[:, 2:-1]) / norm
+    by_one = np.linalg.norm(moved[:, 2:-1] - np.roll(y, 1, axis=1)[:, 2:-1]) / norm
+    result = E.shift_change(E.max_pool, image, 1, stride=2, margin=1)
+    assert result.raw == pytest.approx(raw)
+    assert result.aligned == pytest.approx(min(raw, by_one))
+    assert result.output_shift == (0 if raw <= by_one else 1)
+
+
+def test_probe_images():
+    images = E.probe_images(8)
+    assert list(images) == ["impulse", "ramp", "checkerboard", "constant"]
+    assert images["impulse"].sum() == 1 and images["impulse"][4, 4] == 1
+    assert np.all(np.diff(images["ramp"], axis=1) > 0) and np.all(images["constant"] == 1)
+    assert np.all(images["checkerboard"] + E.shift(images["checkerboard"], 1) == 1)
+
+
+# --- the interactive figure and the network ---------------------------------------------------
+
+@pytest.mark.parametrize("pool", sorted(E.POOLS))
+def test_figure_states_agree_with_torch(pool):
+    for shift_px in range(5):
+        assert E.shift_figure_compare(shift_px, pool).same
+
+
+def test_static_figure_holds_every_state_and_names_its_functions():
+    fig = widgets.interactive(E.shift_figure, compare=E.shift_figure_compare, mode="static",
+                              shift_px=[0, 1], pool=["max", "max-blur"])
+    html = "".join(leaf.value for stack in fig.display.children for leaf in stack.children)
+    assert html.count('class="pc-state"') == 4
+    assert "pooling_course.equivariance.shift_figure" in html
+    assert "gives the same output" in html and "DIFFERENT" not in html
+
+
+def test_digits_experiment_is_deterministic_and_learns():
+    first = E.digits_experiment(seeds=(0,), epochs=2)
+    again = E.digits_experiment(seeds=(0,), epochs=2)
+    assert first == again
+    assert [r.pool for r in first] == ["max", "max-blur"]
+    assert all(r.accuracy > 0.3 and 0 <= r.consistency <= 1 for r in first)
+
+
+# --- graded: exercise 03_equivariance ----------------------------------------------------------
+
+EXERCISE = "03_equivariance"
+
+
+def as_float_array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Check what a submission returned before looking at its values."""
+    assert isinstance(value, np.ndarray), f"{what} must return a numpy array, got {type(value)}"
+    assert value.shape == shape, f"{what} returned shape {value.shape}, expected {shape}"
+    return value.astype(float)
+
+
+def np_max_pool(k: int):
+    return lambda v: np.asarray(v, dtype=float).reshape(-1, k).max(axis=1)
+
+
+def torch_avg_pool(k: int, s: int):
+    return lambda v: F.avg_pool1d(torch.from_numpy(np.asarray(v, float))[None], k, s)[0].numpy()
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="shift",
+                    hint="(T_d x)[n] = x[(n - d) mod L]: content moves right for positive d.")
+def test_shift_on_the_teaching_example(submission):
+    x = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    got = as_float_array(submission.shift(x.copy(), 1), (8,), "shift")
+    np.testing.assert_array_equal(got, [1, 0, 0, 1, 1, 0, 0, 1])
+    got = as_float_array(submission.shift(np.arange(5), -2), (5,), "shift")
+    np.testing.assert_array_equal(got, [2, 3, 4, 0, 1])
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="shift",
+                    hint="Use the remainder modulo the length, so large and negative shifts wrap.")
+def test_shift_matches_the_package_on_random_signals(submission, rng):
+    for _ in range(20):
+        n = int(rng.integers(1, 15))
+        x = rng.normal(size=n)
+        kept = x.copy()
+        delta = int(rng.integers(-3 * n, 3 * n + 1))
+        got = as_float_array(submission.shift(x, delta), (n,), "shift")
+        np.testing.assert_array_equal(got, E.shift(kept, delta), f"delta={delta}, L={n}")
+        np.testing.assert_array_equal(x, kept, "shift must not modify its input")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="change",
+                    hint="Divide the norm of the difference by the norm of the reference.")
+def test_change_is_the_normalised_euclidean_distance(submission, rng):
+    assert submission.change(np.array([1.0, 1, 1, 1]), np.array([0.0, 1, 0, 1])) == \
+        pytest.approx(1.0)
+    assert submission.change(np.zeros(3), np.zeros(3)) == 0.0
+    assert submission.change(np.ones(3), np.zeros(3)) == np.inf
+    for _ in range(10):
+        y, ref = rng.normal(size=(2, 3, 4))
+        assert float(submission.change(y, ref)) == pytest.approx(E.normalized_change(y, ref))
+    with pytest.raises(ValueError):
+        submission.change(np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="equivariance",
+                    hint="Compare pool(shift(x, delta)) with shift(pool(x), delta // stride).")
+def test_equivariance_error_is_zero_for_shifts_by_the_stride(submission, rng):
+    for k in (2, 3, 4):
+        x = rng.normal(size=4 * k)
+        for m in (-2, 1, 3):
+            got = float(submission.equivariance_error(np_max_pool(k), x, m * k, k))
+            assert got == pytest.approx(0.0, abs=1e-12), f"k=s={k}, delta={m * k}"
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="equivariance",
+                    hint="Use your shift and change; the output moves by delta // stride cells.")
+def test_equivariance_error_measures_overlapping_pools(submission, rng):
+    # Average pooling with k=3, s=2 on a signal of 11 samples: the windows do not wrap, so a
+    # circular shift by the stride changes the last output cell; torch computes both sides.
+    for _ in range(5):
+        x = rng.normal(size=11)
+        pool = torch_avg_pool(3, 2)
+        want = E.normalized_change(pool(np.roll(x, 2)), np.roll(pool(x), 1))
+        assert want > 0
+        assert float(submission.equivariance_error(pool, x, 2, 2)) == pytest.approx(want)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="equivariance",
+                    hint="No whole number of output cells matches a shift between strides.")
+def test_equivariance_error_rejects_shifts_between_strides(submission):
+    with pytest.raises(ValueError):
+        submission.equivariance_error(np_max_pool(2), np.arange(8.0), 1, 2)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="binomial_filter",
+                    hint="Row filter_size - 1 of Pascal's triangle, divided by its sum.")
+def test_binomial_filter_is_pascals_row(submission):
+    for f in range(1, 8):
+        got = as_float_array(submission.binomial_filter(f), (f,), "binomial_filter")
+        np.testing.assert_allclose(got, pascal_row(f), atol=1e-12, err_msg=f"filter_size={f}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="blur_pool1d",
+                    hint="Pad (f-1)//2 before and f//2 after with np.pad(mode='reflect').")
+def test_blur_pool1d_on_zhangs_signal(submission):
+    x = np.array([0.0, 0, 8, 8, 0, 0, 8, 8])
+    for f in (3, 4):
+        got = as_float_array(submission.blur_pool1d(x, filter_size=f, stride=2), (4,),
+                             "blur_pool1d")
+        np.testing.assert_allclose(got, torch_blur(x[None], f, 2, ndim=1)[0], atol=1e-12,
+                                   err_msg=f"filter_size={f}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="blur_pool1d",
+                    hint="Output i starts at i * stride in the padded signal; ceil(L/s) outputs.")
+def test_blur_pool1d_matches_torch_for_every_filter_size_and_stride(submission, rng):
+    for f, s in itertools.product(range(1, 8), (1, 2, 3)):
+        n = int(rng.integers(f // 2 + 1, 16))
+        x = rng.normal(size=n)
+        want = torch_blur(x[None], f, s, ndim=1)[0]
+        got = as_float_array(submission.blur_pool1d(x, filter_size=f, stride=s), want.shape,
+                             f"blur_pool1d(L={n}, filter_size={f}, stride={s})")
+        np.testing.assert_allclose(got, want, atol=1e-10, err_msg=f"L={n} f={f} s={s}")
+        np.testing.assert_allclose(got, E.blur_pool1d(x[None], f, s)[0], atol=1e-10)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="blur_pool1d",
+                    hint="Raise ValueError for filter_size outside 1..7 or padding >= len(x).")
+def test_blur_pool1d_rejects_what_the_reference_rejects(submission):
+    with pytest.raises(ValueError):
+        submission.blur_pool1d(np.zeros(3), filter_size=7)
+    with pytest.raises(ValueError):
+        submission.blur_pool1d(np.zeros(9), filter_size=8)
+
+
+def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from pooling_course.grading import EXERCISES, ROOT
+
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
+                    "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
+                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
+    results = json.loads(report.read_text())["results"]
+    assert len(results) == 10
+    assert [r["name"] for r in results if r["passed"]] == []
