@@ -31,6 +31,7 @@ array([1., 1., 1., 1.])
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -460,3 +461,70 @@ def signals_compare(omega_over_pi: float, stride: int) -> Any:
     return Comparison("torch avg_pool1d / max_pool1d (first outputs)",
                       np.stack([ours["avg"][:shown], ours["max"][:shown]]),
                       np.stack([t[:shown] for t in theirs]), rtol=1e-12, atol=1e-12)
+
+
+@functools.lru_cache(maxsize=1)
+def sample_photo() -> np.ndarray:
+    """A 128×128 grey crop (0..255) of scikit-learn's bundled ``china.jpg`` (no download)."""
+    from sklearn.datasets import load_sample_image
+
+    grey = load_sample_image("china.jpg").astype(float).mean(axis=2)
+    return grey[130:258, 230:358]
+
+
+def screened_photo(period: float, amplitude: float = 40.0) -> np.ndarray:
+    """:func:`sample_photo` plus a vertical grating ``amplitude * cos(2 pi x / period)``."""
+    photo = sample_photo()
+    x = np.arange(photo.shape[1])
+    return photo + amplitude * np.cos(2 * np.pi * x / float(period))[None, :]
+
+
+def photo_figure(period: float, stride: int) -> Any:
+    """A photograph behind a fine grating, subsampled, average- and max-pooled (``K = s``).
+
+    The title says where :func:`alias_frequency` puts the grating after the stride, as a
+    period in output pixels: the false stripes the pooled images show.
+    """
+    import matplotlib.pyplot as plt
+
+    from .figures import style
+
+    s = _check_int(stride, "stride")
+    screened = screened_photo(period)
+    omega = 2 * np.pi / float(period)
+    lands = float(alias_frequency(omega, s))
+    panels = [("input", screened), ("subsampled", screened[::s, ::s]),
+              ("avg_pool2d", PF.avg_pool2d(screened[None], s)[0]),
+              ("max_pool2d", PF.max_pool2d(screened[None], s)[0])]
+    if omega <= np.pi / s:
+        where = "below π/s, no aliasing"
+    elif lands > 1e-9:
+        where = f"aliases to a period of {2 * np.pi / lands:.1f} output px"
+    else:
+        where = "aliases to a constant"
+    with style():
+        fig, axes = plt.subplots(1, 4, figsize=(6.4, 2.0))
+        for ax, (name, image) in zip(axes, panels, strict=True):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(name, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(f"grating period {period} px, stride {s}: {where}", fontsize=10)
+        fig.tight_layout()
+    return fig
+
+
+def photo_compare(period: float, stride: int) -> Any:
+    """The first row of the figure's average- and max-pooled images, ours and torch's."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    from .widgets import Comparison
+
+    s = _check_int(stride, "stride")
+    x = screened_photo(period)[None]
+    ours = [PF.avg_pool2d(x, s)[0, 0, :4], PF.max_pool2d(x, s)[0, 0, :4]]
+    t = torch.from_numpy(x)
+    theirs = [F.avg_pool2d(t, s)[0, 0, :4].numpy(), F.max_pool2d(t, s)[0, 0, :4].numpy()]
+    return Comparison("torch avg_pool2d / max_pool2d (first row)", np.stack(ours),
+                      np.stack(theirs), rtol=1e-12, atol=1e-9)

@@ -190,6 +190,24 @@ def test_signals_figure_agrees_with_torch(params):
     assert comparison.same, comparison
 
 
+@pytest.mark.parametrize("params", [dict(period=p, stride=s) for p in (2.2, 16) for s in (2, 4)])
+def test_photo_figure_agrees_with_torch(params):
+    comparison = filtering.photo_compare(**params)
+    assert comparison.same, comparison
+    assert comparison.ours.shape == (2, 4)
+
+
+def test_the_grating_is_what_average_pooling_attenuates_by_the_box_gain():
+    # Averaging is linear: pooled(photo + grating) - pooled(photo) = pooled grating, whose
+    # amplitude is the grating's times |H| of a K = s box at its frequency (rows) and 1
+    # (columns, where the grating is constant).
+    s, period = 4, 2.5
+    diff = (F.avg_pool2d(torch.from_numpy(filtering.screened_photo(period))[None], s)
+            - F.avg_pool2d(torch.from_numpy(filtering.sample_photo())[None], s))[0].numpy()
+    gain = np.abs(np.exp(-1j * 2 * np.pi / period * np.arange(s)).mean())
+    assert np.max(np.abs(diff)) == pytest.approx(40 * gain, rel=0.05)
+
+
 def test_worst_alias_gain_is_the_band_edge_gain_when_the_kernel_is_the_stride():
     for k in range(2, 9):
         edge = 1 / (k * np.sin(np.pi / (2 * k)))
