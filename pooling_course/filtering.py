@@ -1,0 +1,530 @@
+r"""Chapter 2, filtering: average pooling as a low-pass filter, max pooling as dilation.
+
+Two readings of the same two operations:
+
+- **Average pooling is a box filter followed by subsampling.** A window of ``K`` samples with
+  weight ``1/K`` each is a linear, shift-invariant filter; its frequency response is
+
+  .. math::
+
+      H(\omega) = \frac{1}{K}\sum_{n=0}^{K-1} e^{-i\omega n}
+                = e^{-i\omega (K-1)/2}\,\frac{\sin(\omega K/2)}{K \sin(\omega/2)} ,
+
+  a low-pass filter with its first zero at :math:`2\pi/K`. Keeping every ``s``-th output
+  (the stride) folds every frequency above the new Nyquist frequency :math:`\pi/s` back below
+  it (:func:`alias_frequency`).
+- **Max pooling is a grey-scale dilation with a flat structuring element followed by
+  subsampling** (:func:`grey_dilation1d`); it is not linear, so it has no frequency response.
+
+Every function works on plain NumPy arrays and is checked against ``torch.nn.functional`` by
+the tests; :func:`response_figure` and :func:`signals_figure` are the chapter's interactive
+figures (see :func:`pooling_course.widgets.interactive`), and :func:`response_compare` and
+:func:`signals_compare` measure the same things with PyTorch.
+
+>>> import numpy as np
+>>> x = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+>>> avg_pool1d_by_convolution(x, kernel_size=3, stride=1).round(3)
+array([0.667, 0.333, 0.667, 0.333])
+>>> max_pool1d_by_dilation(x, kernel_size=3, stride=1)
+array([1., 1., 1., 1.])
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from . import functional as PF
+from .forward import pool_output_size
+
+#: Colours of the chapter's curves: input, plain subsampling, average pool, max pool.
+COLOURS = {"input": "#777777", "subsampled": "#7570b3", "avg": "#1f77b4", "max": "#d95f02"}
+
+
+def _check_int(value: object, name: str, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return int(value)
+
+
+def _signal(x: object, name: str = "x") -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be a 1d array, got shape {x.shape}")
+    return x
+
+
+# --- average pooling = box filter + subsampling ---------------------------------------------
+
+def box_kernel(kernel_size: int) -> np.ndarray:
+    """The length-``K`` box filter of average pooling: ``K`` taps of height ``1/K``.
+
+    >>> box_kernel(4)
+    array([0.25, 0.25, 0.25, 0.25])
+    """
+    k = _check_int(kernel_size, "kernel_size")
+    return np.full(k, 1.0 / k)
+
+
+def box_response(omega: object, kernel_size: int) -> np.ndarray:
+    r"""The DTFT of :func:`box_kernel`, in closed form: a complex array shaped like ``omega``.
+
+    .. math::
+
+        H(\omega) = e^{-i\omega (K-1)/2}\,\frac{\sin(\omega K/2)}{K\sin(\omega/2)},
+        \qquad H(2\pi m) = 1 .
+
+    The magnitude is the Dirichlet kernel divided by ``K``; the phase is linear, a delay of
+    ``(K-1)/2`` samples (plus a jump of ``pi`` where the sine ratio changes sign).
+
+    Args:
+        omega: angular frequencies in radians per sample (any shape).
+        kernel_size: ``K``, at least 1.
+
+    >>> np.abs(box_response(np.array([0.0, np.pi / 2, np.pi]), 2)).round(4)
+    array([1.    , 0.7071, 0.    ])
+    """
+    k = _check_int(kernel_size, "kernel_size")
+    w = np.asarray(omega, dtype=float)
+    half = np.sin(w / 2)
+    at_dc = np.isclose(half, 0.0, atol=1e-12)
+    safe = np.where(at_dc, 1.0, half)
+    # At w = 2*pi*m the ratio sin(wK/2) / (K sin(w/2)) tends to cos(pi m (K - 1)) = +-1.
+    limit = np.cos(np.pi * np.round(w / (2 * np.pi)) * (k - 1))
+    ratio = np.where(at_dc, limit, np.sin(w * k / 2) / (k * safe))
+    return np.exp(-1j * w * (k - 1) / 2) * ratio
+
+
+def box_magnitude(omega: object, kernel_size: int) -> np.ndarray:
+    r"""``|H(omega)| = |sin(omega K/2) / (K sin(omega/2))|``, the gain of a length-``K`` box.
+
+    >>> float(box_magnitude(2 * np.pi / 3, 3))  # the first zero sits at 2*pi/K
+    0.0
+    """
+    return np.abs(box_response(omega, kernel_size)).round(15)
+
+
+def avg_pool1d_by_convolution(x: object, kernel_size: int, stride: int | None = None
+                              ) -> np.ndarray:
+    """Average pooling of a 1d signal as a convolution with the box, then every ``s``-th sample.
+
+    Equal to ``torch.nn.functional.avg_pool1d(x[None], kernel_size, stride)[0]`` (no padding,
+    floor mode).
+
+    Args:
+        x: a 1d signal of length at least ``kernel_size``.
+        kernel_size: box length ``K``.
+        stride: keep every ``stride``-th filtered sample. Default: ``kernel_size``.
+
+    Shape:
+        ``(L,)`` -> ``(floor((L - K) / s) + 1,)``.
+
+    >>> avg_pool1d_by_convolution(np.arange(6.0), 2)
+    array([0.5, 2.5, 4.5])
+    """
+    x = _signal(x)
+    k = _check_int(kernel_size, "kernel_size")
+    s = k if stride is None else _check_int(stride, "stride")
+    pool_output_size(len(x), k, s)  # the same rejections as the pools
+    # "valid": only the positions where the whole box lies inside the signal.
+    filtered = np.convolve(x, box_kernel(k), mode="valid")
+    return filtered[::s]
+
+
+def avg_pool1d_by_convolution_loop(x: object, kernel_size: int, stride: int | None = None
+                                   ) -> np.ndarray:
+    """The loop reference of :func:`avg_pool1d_by_convolution`: filter every position, keep some.
+
+    >>> avg_pool1d_by_convolution_loop(np.arange(6.0), 2)
+    array([0.5, 2.5, 4.5])
+    """
+    x = _signal(x)
+    k = _check_int(kernel_size, "kernel_size")
+    s = k if stride is None else _check_int(stride, "stride")
+    pool_output_size(len(x), k, s)
+    h = box_kernel(k)
+    filtered = [sum(h[j] * x[n + k - 1 - j] for j in range(k)) for n in range(len(x) - k + 1)]
+    return np.array([filtered[n] for n in range(0, len(filtered), s)])
+
+
+def avg_pool2d_by_convolution(x: object, kernel_size: int, stride: int | None = None
+                              ) -> np.ndarray:
+    """2d average pooling of an ``(H, W)`` array as two 1d box filters (rows, then columns).
+
+    The 2d box is separable, ``box(K) outer box(K)``, so filtering rows and then columns and
+    keeping every ``s``-th row and column equals ``avg_pool2d(x, K, s)``.
+
+    >>> avg_pool2d_by_convolution(np.arange(16.0).reshape(4, 4), 2)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2d array, got shape {x.shape}")
+    rows = np.stack([avg_pool1d_by_convolution(r, kernel_size, stride) for r in x])
+    return np.stack([avg_pool1d_by_convolution(c, kernel_size, stride) for c in rows.T]).T
+
+
+def alias_frequency(omega: object, stride: int) -> np.ndarray:
+    r"""Where a sinusoid of frequency ``omega`` lands after keeping every ``s``-th sample.
+
+    ``cos(omega n)`` sampled at ``n = s m`` is ``cos(s omega m)``; a frequency is only defined
+    modulo :math:`2\pi` and up to its sign, so the output frequency (radians per *output*
+    sample) is ``s*omega`` folded into ``[0, pi]``. Frequencies below ``pi/s`` just scale;
+    the others alias.
+
+    Args:
+        omega: input frequencies in radians per input sample (any shape).
+        stride: the subsampling factor ``s``.
+
+    >>> (alias_frequency(np.pi * np.array([0.1, 0.4, 0.6, 0.9]), 2) / np.pi).round(3)
+    array([0.2, 0.8, 0.8, 0.2])
+    """
+    s = _check_int(stride, "stride")
+    w = np.mod(s * np.asarray(omega, dtype=float), 2 * np.pi)
+    return np.where(w > np.pi, 2 * np.pi - w, w)
+
+
+def dtft(x: object, omega: object) -> np.ndarray:
+    r"""``X(omega) = sum_n x[n] exp(-i omega n)`` of a finite signal, at the given frequencies.
+
+    ``dtft(y, np.pi)`` is the alternating sum ``y[0] - y[1] + y[2] - ...``, the DFT component
+    at :math:`\pi` when ``len(y)`` is even.
+
+    >>> complex(dtft([3.0, 2.0, 3.0, 2.0], np.pi)).real
+    2.0
+    """
+    x = _signal(x)
+    w = np.asarray(omega, dtype=float)
+    n = np.arange(len(x))
+    return np.exp(-1j * np.multiply.outer(w, n)) @ x
+
+
+def amplitude_spectrum(x: object, n_fft: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """``(omega, amplitude)``: the Hann-windowed spectrum of ``x`` on ``[0, pi]``.
+
+    Scaled so that a sinusoid of amplitude ``a`` shows a peak of height about ``a``; the mean
+    is removed first and reported alone at ``omega = 0`` (its absolute value), so the DC
+    term does not leak into the low frequencies. The window keeps a sinusoid's leakage low.
+    """
+    x = _signal(x)
+    window = np.hanning(len(x)) if len(x) > 1 else np.ones(1)
+    mean = x.mean()
+    spectrum = 2 * np.abs(np.fft.rfft((x - mean) * window, n_fft)) / window.sum()
+    spectrum[0] = abs(mean)
+    return np.linspace(0, np.pi, len(spectrum)), spectrum
+
+
+# --- max pooling = dilation + subsampling ----------------------------------------------------
+
+def grey_dilation1d(x: object, size: int) -> np.ndarray:
+    """Grey-scale dilation by a flat structuring element of ``size`` samples, where it fits.
+
+    ``out[n] = max(x[n], ..., x[n + size - 1])`` for the ``len(x) - size + 1`` positions
+    where the element lies inside the signal. It is ``scipy.ndimage.grey_dilation(x, size)``
+    without the border (scipy centres the element: its ``n`` is this ``n + (size - 1) // 2``).
+
+    >>> grey_dilation1d(np.array([0.0, 3.0, 1.0, 0.0, 2.0]), 2)
+    array([3., 3., 1., 2.])
+    """
+    x = _signal(x)
+    k = _check_int(size, "size")
+    if k > len(x):
+        raise ValueError(f"size must be at most len(x) = {len(x)}, got {k}")
+    return np.lib.stride_tricks.sliding_window_view(x, k).max(axis=-1)
+
+
+def grey_dilation1d_loop(x: object, size: int) -> np.ndarray:
+    """The loop reference of :func:`grey_dilation1d`.
+
+    >>> grey_dilation1d_loop(np.array([0.0, 3.0, 1.0, 0.0, 2.0]), 2)
+    array([3., 3., 1., 2.])
+    """
+    x = _signal(x)
+    k = _check_int(size, "size")
+    if k > len(x):
+        raise ValueError(f"size must be at most len(x) = {len(x)}, got {k}")
+    out = []
+    for n in range(len(x) - k + 1):
+        best = x[n]
+        for j in range(1, k):
+            best = max(best, x[n + j])
+        out.append(best)
+    return np.array(out)
+
+
+def grey_erosion1d(x: object, size: int) -> np.ndarray:
+    """Grey-scale erosion by a flat element: the dual of dilation, ``-dilation(-x)`` = min pool.
+
+    >>> grey_erosion1d(np.array([0.0, 3.0, 1.0, 0.0, 2.0]), 2)
+    array([0., 1., 0., 0.])
+    """
+    return -grey_dilation1d(-_signal(x), size)
+
+
+def max_pool1d_by_dilation(x: object, kernel_size: int, stride: int | None = None
+                           ) -> np.ndarray:
+    """Max pooling of a 1d signal as a flat dilation, then every ``s``-th sample.
+
+    Equal to ``torch.nn.functional.max_pool1d(x[None], kernel_size, stride)[0]`` (no padding).
+
+    >>> max_pool1d_by_dilation(np.array([3.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0, 2.0]), 2)
+    array([3., 2., 3., 2.])
+    """
+    x = _signal(x)
+    k = _check_int(kernel_size, "kernel_size")
+    s = k if stride is None else _check_int(stride, "stride")
+    pool_output_size(len(x), k, s)
+    return grey_dilation1d(x, k)[::s]
+
+
+# --- the interactive figures -------------------------------------------------------------------
+
+PROBE_OMEGAS = np.pi * np.arange(5) / 4  # 0, pi/4, ..., pi
+
+
+def aliased_bands(stride: int) -> list[tuple[float, float]]:
+    """The bands of ``[0, pi]`` that fold onto ``[0, pi/s]``: ``[m pi/s, (m+1) pi/s]``, m >= 1."""
+    s = _check_int(stride, "stride")
+    return [(m * np.pi / s, (m + 1) * np.pi / s) for m in range(1, s)]
+
+
+def worst_alias_gain(kernel_size: int, stride: int, n: int = 4001) -> float:
+    """The largest gain ``|H|`` of a length-``K`` box anywhere above ``pi/s`` (0 for s = 1)."""
+    if _check_int(stride, "stride") == 1:
+        return 0.0
+    w = np.linspace(np.pi / stride, np.pi, n)
+    return float(box_magnitude(w, kernel_size).max())
+
+
+def response_figure(kernel_size: int, stride: int) -> Any:
+    """|H(omega)| of a length-``K`` box, the band above ``pi/s`` shaded and folded back.
+
+    The solid curve is the gain on ``[0, pi]``; after subsampling by ``s`` everything above
+    the new Nyquist frequency ``pi/s`` (shaded) lands below it, at :func:`alias_frequency`,
+    drawn dashed where it lands (scaled back to input frequencies, ``alias / s``).
+    """
+    import matplotlib.pyplot as plt
+
+    from .figures import style
+
+    k, s = _check_int(kernel_size, "kernel_size"), _check_int(stride, "stride")
+    w = np.linspace(0, np.pi, 721)
+    gain = box_magnitude(w, k)
+    with style():
+        fig, ax = plt.subplots(figsize=(6.4, 2.9))
+        ax.plot(w / np.pi, gain, color=COLOURS["avg"], lw=2, label=f"|H(ω)|, K={k}")
+        for m, (lo, hi) in enumerate(aliased_bands(s)):
+            ax.axvspan(lo / np.pi, hi / np.pi, color="#d95f02", alpha=0.08 + 0.04 * (m % 2),
+                       lw=0)
+            band = (w >= lo) & (w <= hi)
+            ax.plot(alias_frequency(w[band], s) / s / np.pi, gain[band], ls="--",
+                    color=COLOURS["max"], lw=1.3,
+                    label="folded below π/s" if m == 0 else None)
+        if s > 1:
+            ax.axvline(1 / s, color="black", lw=0.8)
+            ax.text(1 / s, 1.04, " π/s", va="bottom", fontsize=9)
+            leak = worst_alias_gain(k, s)
+            ax.set_title(f"K={k}, s={s}: worst alias gain {leak:.2f} "
+                         f"({20 * np.log10(max(leak, 1e-12)):.1f} dB)", fontsize=10)
+        else:
+            ax.set_title(f"K={k}, s=1: no subsampling, nothing aliases", fontsize=10)
+        if 2 / k <= 1:
+            ax.plot([2 / k], [0], "o", color=COLOURS["avg"], ms=5)
+            ax.annotate("first zero 2π/K", (2 / k, 0), (min(2 / k, 0.8) + 0.015, 0.06),
+                        fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.12)
+        ax.set_xlabel("ω / π  (radians per input sample)")
+        ax.set_ylabel("gain")
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def response_compare(kernel_size: int, stride: int) -> Any:
+    """|H| at ``PROBE_OMEGAS`` from the closed form, and measured with torch's ``avg_pool1d``.
+
+    Torch pools ``cos(omega n)`` and ``sin(omega n)`` with the same ``K`` and ``s``; pooling
+    is a correlation, so its first output is ``conj(H(omega))`` times ``e^{0}``, and the
+    magnitude of ``cos`` + i ``sin`` there is ``|H(omega)|``.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    from .widgets import Comparison
+
+    k, s = _check_int(kernel_size, "kernel_size"), _check_int(stride, "stride")
+    n = np.arange(4 * k + s)
+    probes = np.concatenate([np.cos(np.multiply.outer(PROBE_OMEGAS, n)),
+                             np.sin(np.multiply.outer(PROBE_OMEGAS, n))])
+    pooled = F.avg_pool1d(torch.from_numpy(probes)[:, None], k, s)[:, 0, 0].numpy()
+    half = len(PROBE_OMEGAS)
+    measured = np.abs(pooled[:half] + 1j * pooled[half:])
+    return Comparison("torch.nn.functional.avg_pool1d (|H| at ω = 0, π/4, …, π)",
+                      box_magnitude(PROBE_OMEGAS, k), measured, rtol=1e-9, atol=1e-9)
+
+
+SIGNAL_LENGTH = 96
+
+
+def sinusoid(omega_over_pi: float, length: int = SIGNAL_LENGTH) -> np.ndarray:
+    """The figure's test signal: ``cos(omega n)`` with ``omega = omega_over_pi * pi``."""
+    return np.cos(np.pi * float(omega_over_pi) * np.arange(length))
+
+
+def pooled_signals(omega_over_pi: float, stride: int) -> dict[str, np.ndarray]:
+    """The test signal and what plain subsampling, average and max pooling (``K = s``) make."""
+    x = sinusoid(omega_over_pi)
+    s = _check_int(stride, "stride")
+    return {"input": x, "subsampled": x[::s],
+            "avg": PF.avg_pool1d(x[None], s, s)[0], "max": PF.max_pool1d(x[None], s, s)[0]}
+
+
+def signals_figure(omega_over_pi: float, stride: int) -> Any:
+    """A sinusoid, its subsampled, average-pooled and max-pooled versions and their spectra.
+
+    Pools use ``kernel_size = stride = s``. Top: the first samples of each signal, outputs
+    drawn at the centre of their window. Bottom: amplitude spectra, the input's against
+    input frequency, the outputs' against output frequency; the dotted line marks where
+    :func:`alias_frequency` says the sinusoid lands.
+    """
+    import matplotlib.pyplot as plt
+
+    from .figures import style
+
+    s = _check_int(stride, "stride")
+    w0 = np.pi * float(omega_over_pi)
+    signals = pooled_signals(omega_over_pi, s)
+    lands = float(alias_frequency(w0, s))
+    with style():
+        fig, (top, left, right) = plt.subplots(
+            3, 1, figsize=(6.4, 5.6), gridspec_kw={"height_ratios": [1.2, 1, 1]})
+        shown = 32
+        n = np.arange(shown)
+        top.plot(n, signals["input"][:shown], "-", color=COLOURS["input"], lw=0.8,
+                 marker=".", ms=3, label="input")
+        for name in ("subsampled", "avg", "max"):
+            y = signals[name]
+            centre = 0 if name == "subsampled" else (s - 1) / 2
+            m = np.arange(len(y)) * s + centre
+            keep = m < shown
+            top.plot(m[keep], y[keep], "-o", color=COLOURS[name], ms=3.5,
+                     lw=2.4 if name == "avg" else 1.3, label=name)
+        top.set_title(f"cos(ω n), ω = {omega_over_pi}π, first {shown} samples; "
+                      f"pools with K = s = {s}", fontsize=10)
+        top.set_ylim(-1.25, 1.25)
+        top.legend(loc="upper center", ncol=4, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, -0.1))
+        w, amp = amplitude_spectrum(signals["input"])
+        left.plot(w / np.pi, amp, color=COLOURS["input"], lw=1.3)
+        left.axvspan(1 / s, 1, color="#d95f02", alpha=0.1, lw=0)
+        left.axvline(1 / s, color="black", lw=0.8)
+        left.set_title("input spectrum (shaded: above π/s, will alias)", fontsize=10)
+        left.set_xlabel("ω / π  (per input sample)")
+        top_amp = 1.0
+        for name in ("subsampled", "avg", "max"):
+            w, amp = amplitude_spectrum(signals[name])
+            right.plot(w / np.pi, amp, color=COLOURS[name], lw=2.4 if name == "avg" else 1.3,
+                       label=name)
+            top_amp = max(top_amp, float(amp.max()))
+        right.axvline(lands / np.pi, color="black", ls=":", lw=1)
+        right.text(0.005, 0.98 * top_amp, "mean", fontsize=8, va="top")
+        right.set_title(f"output spectra: the sinusoid lands at {lands / np.pi:.2f}π",
+                        fontsize=10)
+        right.set_xlabel("ω / π  (per output sample)")
+        for ax in (left, right):
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.12 * top_amp)
+            ax.set_ylabel("amplitude")
+        right.legend(loc="upper right", fontsize=8, frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def signals_compare(omega_over_pi: float, stride: int) -> Any:
+    """The first outputs of the figure's average and max pools, ours and torch's."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    from .widgets import Comparison
+
+    s = _check_int(stride, "stride")
+    ours = pooled_signals(omega_over_pi, s)
+    x = torch.from_numpy(sinusoid(omega_over_pi))[None]
+    theirs = [F.avg_pool1d(x, s, s)[0].numpy(), F.max_pool1d(x, s, s)[0].numpy()]
+    shown = 6
+    return Comparison("torch avg_pool1d / max_pool1d (first outputs)",
+                      np.stack([ours["avg"][:shown], ours["max"][:shown]]),
+                      np.stack([t[:shown] for t in theirs]), rtol=1e-12, atol=1e-12)
+
+
+@functools.lru_cache(maxsize=1)
+def sample_photo() -> np.ndarray:
+    """A 128×128 grey crop (0..255) of scikit-learn's bundled ``china.jpg`` (no download)."""
+    from sklearn.datasets import load_sample_image
+
+    grey = load_sample_image("china.jpg").astype(float).mean(axis=2)
+    return grey[130:258, 230:358]
+
+
+def screened_photo(period: float, amplitude: float = 40.0) -> np.ndarray:
+    """:func:`sample_photo` plus a vertical grating ``amplitude * cos(2 pi x / period)``."""
+    photo = sample_photo()
+    x = np.arange(photo.shape[1])
+    return photo + amplitude * np.cos(2 * np.pi * x / float(period))[None, :]
+
+
+def photo_figure(period: float, stride: int) -> Any:
+    """A photograph behind a fine grating, subsampled, average- and max-pooled (``K = s``).
+
+    The title says where :func:`alias_frequency` puts the grating after the stride, as a
+    period in output pixels: the false stripes the pooled images show.
+    """
+    import matplotlib.pyplot as plt
+
+    from .figures import style
+
+    s = _check_int(stride, "stride")
+    screened = screened_photo(period)
+    omega = 2 * np.pi / float(period)
+    lands = float(alias_frequency(omega, s))
+    panels = [("input", screened), ("subsampled", screened[::s, ::s]),
+              ("avg_pool2d", PF.avg_pool2d(screened[None], s)[0]),
+              ("max_pool2d", PF.max_pool2d(screened[None], s)[0])]
+    if omega <= np.pi / s:
+        where = "below π/s, no aliasing"
+    elif lands > 1e-9:
+        where = f"aliases to a period of {2 * np.pi / lands:.1f} output px"
+    else:
+        where = "aliases to a constant"
+    with style():
+        fig, axes = plt.subplots(1, 4, figsize=(6.4, 2.0))
+        for ax, (name, image) in zip(axes, panels, strict=True):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(name, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(f"grating period {period} px, stride {s}: {where}", fontsize=10)
+        fig.tight_layout()
+    return fig
+
+
+def photo_compare(period: float, stride: int) -> Any:
+    """The first row of the figure's average- and max-pooled images, ours and torch's."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    from .widgets import Comparison
+
+    s = _check_int(stride, "stride")
+    x = screened_photo(period)[None]
+    ours = [PF.avg_pool2d(x, s)[0, 0, :4], PF.max_pool2d(x, s)[0, 0, :4]]
+    t = torch.from_numpy(x)
+    theirs = [F.avg_pool2d(t, s)[0, 0, :4].numpy(), F.max_pool2d(t, s)[0, 0, :4].numpy()]
+    return Comparison("torch avg_pool2d / max_pool2d (first row)", np.stack(ours),
+                      np.stack(theirs), rtol=1e-12, atol=1e-9)

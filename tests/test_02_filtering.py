@@ -1,0 +1,337 @@
+"""Chapter 2, filtering: the box filter, aliasing and dilation in ``pooling_course.filtering``
+against PyTorch, SciPy and NumPy's FFT, the chapter's figures, and the graded tests of
+exercise 02_filtering (marked ``graded``; they grade the notebook given by ``--submission``,
+by default the reference solution)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+import scipy.ndimage as ndimage
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pooling_course import filtering
+from pooling_course.grading import EXERCISES, ROOT
+from pooling_course.widgets import COLUMN_PX, state_html, to_html
+
+matplotlib.use("Agg")
+
+EXERCISE = "02_filtering"
+
+
+def torch_avg(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    return F.avg_pool1d(torch.from_numpy(np.asarray(x, dtype=np.float64))[None], k, s)[0].numpy()
+
+
+def torch_max(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    return F.max_pool1d(torch.from_numpy(np.asarray(x, dtype=np.float64))[None], k, s)[0].numpy()
+
+
+def fft_response(k: int, n_fft: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(omega on [0, pi], H): the box's DTFT sampled by a zero-padded FFT of its taps."""
+    h = np.fft.rfft(np.full(k, 1.0 / k), n_fft)
+    return 2 * np.pi * np.arange(len(h)) / n_fft, h
+
+
+# --- the package ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 16])
+def test_box_response_is_the_fft_of_the_box_taps(k):
+    omega, h = fft_response(k)
+    np.testing.assert_allclose(filtering.box_response(omega, k), h, atol=1e-12)
+
+
+def test_box_response_at_multiples_of_two_pi_is_the_direct_sum():
+    # 0/0 in the closed form: the limit must match sum_n exp(-i w n) / K exactly.
+    for k in range(1, 7):
+        for w in 2 * np.pi * np.arange(-3, 4):
+            direct = np.exp(-1j * w * np.arange(k)).mean()
+            assert abs(filtering.box_response(w, k) - direct) < 1e-9, (k, w)
+
+
+def test_box_magnitude_has_its_zeros_at_multiples_of_two_pi_over_k():
+    for k in range(2, 9):
+        zeros = 2 * np.pi * np.arange(1, k // 2 + 1) / k
+        assert np.all(filtering.box_magnitude(zeros, k) < 1e-12)
+        between = np.linspace(0, 2 * np.pi / k, 50)[1:-1]  # the main lobe has no zero
+        assert np.all(filtering.box_magnitude(between, k) > 0)
+
+
+def test_box_phase_is_a_delay_of_half_the_window():
+    omega = np.linspace(0.01, np.pi, 200)
+    for k in range(1, 8):
+        undelayed = filtering.box_response(omega, k) * np.exp(1j * omega * (k - 1) / 2)
+        np.testing.assert_allclose(undelayed.imag, 0, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), k=st.integers(1, 8), s=st.integers(1, 5), seed=st.integers(0, 99))
+def test_average_pooling_is_box_convolution_then_subsampling(n, k, s, seed):
+    x = np.random.default_rng(seed).normal(size=n)
+    if n < k:
+        with pytest.raises(ValueError):
+            filtering.avg_pool1d_by_convolution(x, k, s)
+        return
+    want = torch_avg(x, k, s)
+    np.testing.assert_allclose(filtering.avg_pool1d_by_convolution(x, k, s), want, atol=1e-12)
+    np.testing.assert_allclose(filtering.avg_pool1d_by_convolution_loop(x, k, s), want,
+                               atol=1e-12)
+
+
+def test_2d_average_pooling_is_separable():
+    x = np.random.default_rng(1).normal(size=(9, 12))
+    for k, s in [(1, 1), (2, 2), (3, 2), (4, 3), (3, 1)]:
+        want = F.avg_pool2d(torch.from_numpy(x)[None], k, s)[0].numpy()
+        np.testing.assert_allclose(filtering.avg_pool2d_by_convolution(x, k, s), want,
+                                   atol=1e-12)
+
+
+def test_alias_frequency_is_where_the_subsampled_spectrum_peaks():
+    # Independent of the folding rule: the peak of a long subsampled cosine's spectrum.
+    n = 4096
+    for s in (2, 3, 4):
+        for w in np.pi * np.array([0.05, 0.3, 0.45, 0.55, 0.7, 0.9, 0.97]):
+            y = np.cos(w * np.arange(n))[::s] * np.hanning(len(np.arange(n)[::s]))
+            spectrum = np.abs(np.fft.rfft(y, 8 * len(y)))
+            peak = np.pi * np.argmax(spectrum) / (len(spectrum) - 1)
+            assert abs(peak - filtering.alias_frequency(w, s)) < 2e-3, (s, w / np.pi)
+
+
+def test_frequencies_below_the_new_nyquist_only_change_units():
+    w = np.linspace(0, np.pi / 3, 20, endpoint=False)
+    np.testing.assert_allclose(filtering.alias_frequency(w, 3), 3 * w)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 30), k=st.integers(1, 6), s=st.integers(1, 4), seed=st.integers(0, 99))
+def test_max_pooling_is_dilation_then_subsampling(n, k, s, seed):
+    x = np.random.default_rng(seed).integers(-3, 4, size=n).astype(float)  # ties on purpose
+    if n < k:
+        with pytest.raises(ValueError):
+            filtering.max_pool1d_by_dilation(x, k, s)
+        return
+    dilated = filtering.grey_dilation1d(x, k)
+    np.testing.assert_array_equal(dilated, filtering.grey_dilation1d_loop(x, k))
+    # scipy centres its element: its sample n + (k - 1) // 2 is our sample n.
+    scipy = ndimage.grey_dilation(x, size=k)[(k - 1) // 2:][:n - k + 1]
+    np.testing.assert_array_equal(dilated, scipy)
+    np.testing.assert_array_equal(filtering.max_pool1d_by_dilation(x, k, s), torch_max(x, k, s))
+
+
+def test_erosion_is_min_pooling_and_matches_scipy():
+    x = np.random.default_rng(2).normal(size=20)
+    for k in range(1, 6):
+        eroded = filtering.grey_erosion1d(x, k)
+        np.testing.assert_array_equal(eroded, -torch_max(-x, k, 1))
+        np.testing.assert_array_equal(eroded, ndimage.grey_erosion(x, size=k)[k // 2:][:21 - k])
+
+
+def test_dtft_matches_the_fft_at_its_bins():
+    x = np.random.default_rng(3).normal(size=16)
+    omega = 2 * np.pi * np.arange(16) / 16
+    np.testing.assert_allclose(filtering.dtft(x, omega), np.fft.fft(x), atol=1e-12)
+
+
+def test_periodic_examples_measured_in_torch():
+    """The chapter's two examples, with torch's outputs and an independent alternating sum."""
+    def at_pi(y):
+        return float(np.sum(y * (-1.0) ** np.arange(len(y))))
+
+    x_a = np.array([1, 0, 1, 0, 1, 0, 1, 0], dtype=float)
+    x_b = np.array([3, 1, 2, 2, 3, 1, 2, 2], dtype=float)
+    assert at_pi(torch_avg(x_a, 3, 1)) == pytest.approx(1.0)
+    assert at_pi(torch_max(x_a, 3, 1)) == 0
+    assert at_pi(torch_max(x_b, 2, 2)) == 2 and at_pi(torch_avg(x_b, 2, 2)) == 0
+    assert at_pi(torch_avg(np.roll(x_b, -1), 2, 2)) != 0  # the phase of the stride decides
+    for y in (torch_avg(x_a, 3, 1), torch_max(x_b, 2, 2)):
+        assert filtering.dtft(y, np.pi).real == pytest.approx(at_pi(y))
+
+
+@pytest.mark.parametrize(("call", "match", "error"), [
+    (lambda: filtering.box_kernel(0), "kernel_size", ValueError),
+    (lambda: filtering.box_response(1.0, 2.0), "kernel_size", TypeError),
+    (lambda: filtering.alias_frequency(1.0, 0), "stride", ValueError),
+    (lambda: filtering.avg_pool1d_by_convolution(np.ones((2, 3)), 2), "x", ValueError),
+    (lambda: filtering.avg_pool1d_by_convolution(np.ones(5), 2, 0), "stride", ValueError),
+    (lambda: filtering.grey_dilation1d(np.ones(3), 4), "size", ValueError),
+    (lambda: filtering.max_pool1d_by_dilation(np.ones(3), True), "kernel_size", TypeError),
+])
+def test_bad_input_names_the_parameter(call, match, error):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# --- the figures ---------------------------------------------------------------------------
+
+RESPONSE = [dict(kernel_size=k, stride=s) for k in (2, 3, 5) for s in (1, 2, 3)]
+SIGNALS = [dict(omega_over_pi=w, stride=s) for w in (0.2, 0.45, 0.9) for s in (2, 3)]
+
+
+@pytest.mark.parametrize("params", RESPONSE)
+def test_response_figure_agrees_with_torch(params):
+    comparison = filtering.response_compare(**params)
+    assert comparison.same, comparison
+    # torch's measured gains are the closed form's, which is the FFT of the taps.
+    omega, h = fft_response(params["kernel_size"], 8)
+    np.testing.assert_allclose(comparison.theirs, np.abs(h), atol=1e-9)
+
+
+@pytest.mark.parametrize("params", SIGNALS)
+def test_signals_figure_agrees_with_torch(params):
+    comparison = filtering.signals_compare(**params)
+    assert comparison.same, comparison
+
+
+@pytest.mark.parametrize("params", [dict(period=p, stride=s) for p in (2.2, 16) for s in (2, 4)])
+def test_photo_figure_agrees_with_torch(params):
+    comparison = filtering.photo_compare(**params)
+    assert comparison.same, comparison
+    assert comparison.ours.shape == (2, 4)
+
+
+def test_the_grating_is_what_average_pooling_attenuates_by_the_box_gain():
+    # Averaging is linear: pooled(photo + grating) - pooled(photo) = pooled grating, whose
+    # amplitude is the grating's times |H| of a K = s box at its frequency (rows) and 1
+    # (columns, where the grating is constant).
+    s, period = 4, 2.5
+    diff = (F.avg_pool2d(torch.from_numpy(filtering.screened_photo(period))[None], s)
+            - F.avg_pool2d(torch.from_numpy(filtering.sample_photo())[None], s))[0].numpy()
+    gain = np.abs(np.exp(-1j * 2 * np.pi / period * np.arange(s)).mean())
+    assert np.max(np.abs(diff)) == pytest.approx(40 * gain, rel=0.05)
+
+
+def test_worst_alias_gain_is_the_band_edge_gain_when_the_kernel_is_the_stride():
+    for k in range(2, 9):
+        edge = 1 / (k * np.sin(np.pi / (2 * k)))
+        assert filtering.worst_alias_gain(k, k) == pytest.approx(edge, abs=1e-6)
+    assert filtering.worst_alias_gain(3, 1) == 0.0
+
+
+def test_figures_are_deterministic_and_fit_the_column():
+    for render, compare, params in [
+            (filtering.response_figure, filtering.response_compare, RESPONSE[4]),
+            (filtering.signals_figure, filtering.signals_compare, SIGNALS[5])]:
+        first = state_html(render, params, compare=compare)
+        assert first == state_html(render, params, compare=compare)
+        assert "data-digest" in first and "data-compare" in first
+        width = int(to_html(render(**params)).split('width="')[1].split('"')[0])
+        assert width <= COLUMN_PX
+
+
+# --- graded: exercise 02_filtering -----------------------------------------------------------
+
+def _array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The submission's answer as a float array of the expected shape, or a clear failure."""
+    assert isinstance(value, np.ndarray | list | tuple | float | int | np.number), (
+        f"{what} must return an array, got {type(value).__name__}")
+    out = np.asarray(value, dtype=float)
+    assert out.shape == shape, f"{what} returned shape {out.shape}, expected {shape}"
+    return out
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="box_response",
+                    hint="Use the closed form where sin(omega/2) is not 0 and 1 where it is.")
+def test_box_response_equals_the_fft_of_the_taps(submission, rng):
+    for k in [2, 3, 8, *rng.integers(1, 20, size=3).tolist()]:
+        omega, h = fft_response(int(k), 256)
+        got = _array(submission.box_response(omega, int(k)), omega.shape, "box_response")
+        np.testing.assert_allclose(got, np.abs(h), atol=1e-9, err_msg=f"kernel_size={k}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="box_response_limits",
+                    hint="At omega = 0 and every multiple of 2*pi the gain is 1; "
+                         "at 2*pi*m/K (not a multiple of 2*pi) it is 0.")
+def test_box_response_at_zero_and_its_zeros(submission, rng):
+    for k in [1, 2, 5, int(rng.integers(3, 12))]:
+        at = np.array([0.0, 2 * np.pi, -2 * np.pi, 4 * np.pi])
+        got = _array(submission.box_response(at, k), at.shape, "box_response")
+        np.testing.assert_allclose(got, 1.0, atol=1e-9, err_msg=f"kernel_size={k}")
+        if k > 1:
+            zeros = 2 * np.pi * np.arange(1, k) / k
+            got = _array(submission.box_response(zeros, k), zeros.shape, "box_response")
+            np.testing.assert_allclose(got, 0.0, atol=1e-9, err_msg=f"kernel_size={k}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="avg_pool_as_convolution",
+                    hint="np.convolve(x, box, mode='valid') then [::stride]; "
+                         "stride defaults to kernel_size.")
+def test_avg_pool_as_convolution_equals_torch(submission, rng):
+    cases = [(np.arange(6.0), 2, None), (np.array([1, 0, 1, 0, 1, 0, 1, 0.0]), 3, 1)]
+    cases += [(rng.normal(size=int(rng.integers(8, 40))), int(rng.integers(1, 6)),
+               int(rng.integers(1, 5))) for _ in range(6)]
+    for x, k, s in cases:
+        want = torch_avg(x, k, s or k)
+        got = _array(submission.avg_pool_as_convolution(x, k, s) if s else
+                     submission.avg_pool_as_convolution(x, k), want.shape,
+                     "avg_pool_as_convolution")
+        np.testing.assert_allclose(got, want, atol=1e-9, err_msg=f"len={len(x)} k={k} s={s}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="alias_frequency",
+                    hint="Take stride * omega modulo 2*pi, then reflect values above pi "
+                         "to 2*pi minus them.")
+def test_alias_frequency_gives_the_same_samples(submission, rng):
+    omega = np.concatenate([np.pi * np.array([0.1, 0.4, 0.6, 0.9]), rng.uniform(0, np.pi, 8)])
+    m = np.arange(50)
+    for s in (2, 3, int(rng.integers(4, 9))):
+        got = _array(submission.alias_frequency(omega, s), omega.shape, "alias_frequency")
+        assert np.all((got >= -1e-12) & (got <= np.pi + 1e-12)), "must lie in [0, pi]"
+        for w, a in zip(omega, got, strict=True):
+            # The defining property: the subsampled cosine is a cosine at the alias frequency.
+            np.testing.assert_allclose(np.cos(w * s * m), np.cos(a * m), atol=1e-6,
+                                       err_msg=f"omega={w / np.pi:.3f}π stride={s}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="grey_dilation1d",
+                    hint="out[n] = x[n:n + size].max() for n = 0 .. len(x) - size.")
+def test_grey_dilation_equals_scipy_where_the_element_fits(submission, rng):
+    for size in (1, 2, 3, int(rng.integers(4, 7))):
+        x = rng.integers(-5, 6, size=20).astype(float)
+        want = ndimage.grey_dilation(x, size=size)[(size - 1) // 2:][:len(x) - size + 1]
+        got = _array(submission.grey_dilation1d(x, size), want.shape, "grey_dilation1d")
+        np.testing.assert_array_equal(got, want, err_msg=f"size={size}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="max_pool_via_dilation",
+                    hint="Keep every stride-th sample of grey_dilation1d(x, kernel_size); "
+                         "stride defaults to kernel_size.")
+def test_max_pool_via_dilation_equals_torch(submission, rng):
+    x_b = np.array([3, 1, 2, 2, 3, 1, 2, 2], dtype=float)
+    cases = [(x_b, 2, None), (x_b, 3, 1)]
+    cases += [(rng.normal(size=int(rng.integers(8, 30))), int(rng.integers(1, 6)),
+               int(rng.integers(1, 4))) for _ in range(6)]
+    for x, k, s in cases:
+        want = torch_max(x, k, s or k)
+        got = _array(submission.max_pool_via_dilation(x, k, s) if s else
+                     submission.max_pool_via_dilation(x, k), want.shape,
+                     "max_pool_via_dilation")
+        np.testing.assert_array_equal(got, want, err_msg=f"len={len(x)} k={k} s={s}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="dft_at_pi",
+                    hint="Sum y[n] with sign + for even n and - for odd n.")
+def test_dft_at_pi_equals_the_fft_component(submission, rng):
+    x_a = np.array([1, 0, 1, 0, 1, 0, 1, 0], dtype=float)
+    for y in [torch_avg(x_a, 3, 1), torch_max(x_a, 3, 1), rng.normal(size=10),
+              rng.normal(size=2 * int(rng.integers(2, 20)))]:
+        got = submission.dft_at_pi(y)
+        assert np.ndim(got) == 0, f"dft_at_pi must return a number, got {got!r}"
+        assert float(np.real(got)) == pytest.approx(np.fft.fft(y)[len(y) // 2].real, abs=1e-9)
+
+
+def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
+                    "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
+                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
+    results = json.loads(report.read_text())["results"]
+    assert len(results) == 7
+    assert [r["name"] for r in results if r["passed"]] == []
