@@ -28,15 +28,6 @@ def torch_output_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -
         return None
 
 
-def accepted_configs(ceil_modes: tuple[bool, ...]) -> list[tuple[int, ...]]:
-    grid = itertools.product(range(1, 12), range(1, 6), range(1, 5), range(0, 3), range(1, 4),
-                             ceil_modes)
-    return [c for c in grid if torch_output_size(*c) is not None]
-
-
-ALL_CONFIGS = accepted_configs((False, True))
-
-
 # --- the package ---------------------------------------------------------------------------
 
 def test_output_size_agrees_with_torch_on_every_small_config():
@@ -270,8 +261,8 @@ def test_max_pool2d_rectangular_windows_and_dtype(submission, rng):
 @pytest.mark.graded(EXERCISE, points=3, question="receptive_field", hint=RF_HINT)
 def test_receptive_field_matches_the_network_measured_in_torch(submission, rng):
     stacks = [s for s in STACKS if all(d == 1 for _, _, d in s)]
-    stacks += [[(int(rng.integers(1, 8)), int(rng.integers(1, 4)), 1)
-                for _ in range(int(rng.integers(1, 8)))] for _ in range(4)]
+    stacks += [[(int(rng.integers(1, 8)), int(rng.integers(1, 3)), 1)  # fits torch's 600 px
+                for _ in range(int(rng.integers(1, 6)))] for _ in range(4)]
     for stack in stacks:
         got = submission.receptive_field([(k, s) for k, s, _ in stack])
         want = measured(tuple(stack))

@@ -144,7 +144,7 @@ def _judge(exercise: str, entries: list[dict], seed: str, hidden: str | os.PathL
                    f"--grade-report={report}", f"--grade-seed={seed}",
                    f"--time-limit={limits.test_s}"] + (["--unsandboxed"] if unsandboxed else [])
         budget = 120 + len(entries) * (limits.load_s + 60 * (limits.test_s + 3))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budget,
                              env=env)
@@ -333,6 +333,7 @@ def _write_csv(out: str | os.PathLike[str], graded: list[str], students: list[st
             status = next((s for s in _SEVERITY if any(r.status == s for r in row)), "ok")
             reasons = [f"{r.exercise}: {r.reason}" for r in row if r.reason]
             reasons += notes.get(student, [])
+            reasons += [f"{r.exercise}: {note}" for r in row for note in r.notes]
             cells += [f"{sum(r.score for r in row):g}", f"{sum(maxima.values()):g}", status,
                       "; ".join(reasons)[:1000]]
             writer.writerow(cells)
