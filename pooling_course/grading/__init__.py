@@ -12,6 +12,7 @@ each grading a few notebooks one after another.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -142,10 +143,11 @@ def _judge(exercise: str, entries: list[dict], seed: str, hidden: str | os.PathL
                    "-q", "-p", "no:cacheprovider", "-p", "pooling_course.grading.plugin",
                    "--no-header", "-o", "addopts=--strict-markers", f"--submissions={listing}",
                    f"--grade-report={report}", f"--grade-seed={seed}",
-                   f"--time-limit={limits.test_s}"] + (["--unsandboxed"] if unsandboxed else [])
+                   f"--grade-limits={json.dumps(dataclasses.asdict(limits))}"]
+        command += ["--unsandboxed"] if unsandboxed else []
         budget = 120 + len(entries) * (limits.load_s + 60 * (limits.test_s + 3))
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": path}
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budget,
                              env=env)
         if not report.exists():
@@ -189,7 +191,7 @@ def grade(submissions: list[tuple[str, str, str | os.PathLike[str] | None]], *,
     chunks = []
     for exercise, group in entries.items():
         _tests_of(exercise, hidden)  # fail early on an exercise without tests
-        size = max(1, min(8, math.ceil(len(group) / (jobs * 3))))
+        size = max(1, min(16, math.ceil(len(group) / (jobs * 2))))
         chunks += [(exercise, group[i:i + size]) for i in range(0, len(group), size)]
     reports: dict[str, dict] = {}
     done, count, started = 0, len(submissions), time.monotonic()
@@ -360,7 +362,8 @@ def format_report(result: Result) -> str:
             if o.calls:
                 last = o.calls[-1]
                 lines.append(f"    called:   {_indent(last['call'], 14)}")
-                lines.append(f"    returned: {_indent(last['returned'], 14)}")
+                if not last.get("raised"):
+                    lines.append(f"    returned: {_indent(last['returned'], 14)}")
             if o.message:
                 lines.append(f"    failure:  {_indent(o.message, 14)}")
             if o.hint:

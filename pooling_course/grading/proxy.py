@@ -19,7 +19,7 @@ import numpy as np
 from . import worker as wire
 from .sandbox import Limits, Remote, WorkerDied
 
-MAX_RESTARTS = 3
+MAX_RESTARTS = 5
 
 
 class SubmissionError(AssertionError):
@@ -100,18 +100,18 @@ class Notebook:
     restarts: int = 0
     loaded: bool = False
     test: str = ""
-    deadline: float = float("inf")
+    used: float = 0.0  # seconds this test has waited for the worker
 
     def event(self, status: str, reason: str) -> None:
         if (status, reason) not in self.events:
             self.events.append((status, reason))
 
     def begin_test(self, nodeid: str) -> None:
-        self.test, self.deadline = nodeid, time.monotonic() + self.limits.test_s
+        self.test, self.used = nodeid, 0.0
         self.calls.setdefault(nodeid, [])
 
     def end_test(self) -> None:
-        self.test, self.deadline = "", float("inf")
+        self.test, self.used = "", 0.0
 
     def close(self) -> None:
         if self.remote is not None:
@@ -143,28 +143,29 @@ class Notebook:
     def call(self, name: str, args: tuple, kwargs: dict) -> object:
         text = call_text(name, args, kwargs)
         log = self.calls.setdefault(self.test, [])
-        entry = {"call": text, "returned": ""}
+        entry = {"call": text, "returned": "", "raised": ""}
         log.append(entry)
         if len(log) > 3:
             del log[0]
         try:
             value = self._call(name, args, kwargs, text)
-        except SubmissionError as exc:
-            entry["returned"] = f"{type(exc).__name__.removeprefix('Submission')}: {exc}"
+        except SubmissionError:
+            entry["raised"] = "yes"
             raise
         entry["returned"] = show(value)
         return value
 
     def _call(self, name: str, args: tuple, kwargs: dict, text: str) -> object:
         remote = self._remote()
-        left = self.deadline - time.monotonic()
+        left = self.limits.test_s - self.used
         limit_text = f"the time limit of {self.limits.test_s:g} s per test"
         if left <= 0:
             raise SubmissionTimeout(f"{text} was not run: this test used up {limit_text}")
+        started = time.monotonic()
         try:
-            reply = remote.call(name, args, kwargs, min(left, self.limits.test_s),
-                                f"{name}(...)")
+            reply = remote.call(name, args, kwargs, left, f"{name}(...)")
         except WorkerDied as died:
+            self.used += time.monotonic() - started
             self.remote = None
             self.restarts += 1
             reason = died.reason if died.status != "timeout" else (
@@ -172,9 +173,10 @@ class Notebook:
             self.event(died.status, reason)
             error = (SubmissionTimeout if died.status == "timeout" else SubmissionError)(
                 f"{text}: {reason}")
-            if self.restarts > MAX_RESTARTS:
+            if died.status != "timeout" and self.restarts > MAX_RESTARTS:
                 self.broken = type(error)(f"stopped after {MAX_RESTARTS} restarts: {reason}")
             raise error from None
+        self.used += time.monotonic() - started
         kind = reply.get("ev")
         if kind == "result":
             try:

@@ -84,7 +84,8 @@ def describe_type(value: object) -> str:
     """What a value is, for a student: ``a MyInt (a subclass of int)``."""
     kind = type(value)
     module = "" if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}."
-    text = f"a {module}{kind.__qualname__}"
+    name = f"{module}{kind.__qualname__}"
+    text = f"{'an' if name[:1] in 'AEIOUaeiou' else 'a'} {name}"
     for base in kind.__mro__[1:]:
         if base is not object and base.__module__ in ("builtins", "numpy"):
             prefix = "" if base.__module__ == "builtins" else "numpy."
@@ -131,6 +132,8 @@ def decode(tree: object, depth: int = 0) -> object:
 
 def write_frame(fd: int, message: dict) -> None:
     data = json.dumps(message).encode("utf-8")
+    if len(data) > MAX_FRAME:
+        raise WireError(f"more than {MAX_FRAME >> 20} MiB")
     data = _HEADER.pack(len(data)) + data
     while data:
         data = data[os.write(fd, data):]
@@ -283,7 +286,11 @@ class Worker:
                         "builtin": _builtin_base(exc), "message": message,
                         "traceback": _student_traceback(exc)})
         else:
-            self.reply({"ev": "result", "value": value})
+            try:
+                self.reply({"ev": "result", "value": value})
+            except WireError:
+                self.reply({"ev": "unsupported", "type": f"an answer of more than "
+                                                          f"{MAX_FRAME >> 20} MiB"})
 
     def serve(self) -> None:
         while True:
