@@ -20,6 +20,7 @@ from . import worker as wire
 from .sandbox import Limits, Remote, WorkerDied
 
 MAX_RESTARTS = 5
+STRIKES = 2  # a function that ran out of time this many times is not called again
 
 
 class SubmissionError(AssertionError):
@@ -101,6 +102,7 @@ class Notebook:
     loaded: bool = False
     test: str = ""
     used: float = 0.0  # seconds this test has waited for the worker
+    strikes: dict[str, int] = field(default_factory=dict)  # time-outs per function
 
     def event(self, status: str, reason: str) -> None:
         if (status, reason) not in self.events:
@@ -161,12 +163,18 @@ class Notebook:
         limit_text = f"the time limit of {self.limits.test_s:g} s per test"
         if left <= 0:
             raise SubmissionTimeout(f"{text} was not run: this test used up {limit_text}")
+        if self.strikes.get(name, 0) >= STRIKES:
+            raise SubmissionTimeout(f"{text} was not run: {name} already ran out of time "
+                                    f"{STRIKES} times (the time limit is {self.limits.test_s:g} "
+                                    "s per test)")
         started = time.monotonic()
         try:
             reply = remote.call(name, args, kwargs, left, f"{name}(...)")
         except WorkerDied as died:
             self.used += time.monotonic() - started
             self.remote = None
+            if died.status == "timeout":
+                self.strikes[name] = self.strikes.get(name, 0) + 1
             self.restarts += 1
             reason = died.reason if died.status != "timeout" else (
                 f"{name}(...) did not return within {limit_text}")
@@ -184,6 +192,7 @@ class Notebook:
             except (wire.WireError, RecursionError, ValueError) as exc:
                 raise WrongType(f"{name} returned data the grader cannot read ({exc})") from None
         if kind == "timeout":
+            self.strikes[name] = self.strikes.get(name, 0) + 1
             self.event("timeout", f"{name}(...) did not return within {limit_text}")
             raise SubmissionTimeout(f"{text} did not return within {limit_text}")
         if kind == "missing":
