@@ -115,13 +115,26 @@ def test_show_prints_small_arrays_in_full_and_big_ones_by_shape():
 
 # --- every exercise: the solution gets full marks, the untouched stub 0 ----------------------
 
+HIDDEN = '''
+import pytest
+
+@pytest.mark.graded("01_forward", points=2, question="hidden", hint="read the hidden test")
+def test_hidden_output_size(submission, rng):
+    n = int(rng.integers(50, 100))
+    assert submission.pool_output_size(n, 3) == (n - 3) // 3 + 1
+'''
+
+
 @pytest.fixture(scope="module")
-def shipped():
-    """Every exercise's solution and untouched stub, graded in one parallel run."""
+def shipped(tmp_path_factory):
+    """Every exercise's solution and untouched stub, graded in one parallel run, with an
+    instructor's hidden test for exercise 01."""
+    hidden = tmp_path_factory.mktemp("hidden")
+    (hidden / "test_01_forward_hidden.py").write_text(HIDDEN)
     triples = [(f"{kind}-{e}", e, folder / f"{e}.ipynb") for e in EXERCISES
                for kind, folder in (("solution", grading.SOLUTIONS),
                                     ("stub", grading.EXERCISES))]
-    return {r.student: r for r in grading.grade(triples)}
+    return {r.student: r for r in grading.grade(triples, hidden=hidden)}
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
@@ -139,6 +152,11 @@ def test_every_graded_test_fails_on_the_untouched_stub(shipped, exercise):
     assert [o.test for o in result.outcomes if o.passed] == []
     assert result.score == 0 and result.status == "ok"
     assert all("NotImplementedError" in o.message for o in result.outcomes)
+
+
+def test_hidden_tests_are_graded_beside_the_public_ones(shipped):
+    solution, stub = shipped["solution-01_forward"], shipped["stub-01_forward"]
+    assert solution.questions["hidden"] == (2, 2) and stub.questions["hidden"] == (0, 2)
 
 
 # --- the command line ----------------------------------------------------------------------
