@@ -191,7 +191,7 @@ def grade(submissions: list[tuple[str, str, str | os.PathLike[str] | None]], *,
     chunks = []
     for exercise, group in entries.items():
         _tests_of(exercise, hidden)  # fail early on an exercise without tests
-        size = max(1, min(16, math.ceil(len(group) / (jobs * 2))))
+        size = max(1, min(32, math.ceil(len(group) / (jobs * 2))))
         chunks += [(exercise, group[i:i + size]) for i in range(0, len(group), size)]
     reports: dict[str, dict] = {}
     done, count, started = 0, len(submissions), time.monotonic()
