@@ -1,5 +1,5 @@
 """Hostile submissions: one class folder of honest, blank, cheating and hostile students, graded
-in one run as an instructor would (``grade_folder`` on a relative path, two jobs). Each test
+in one run as an instructor would (``python -m pooling_course grade`` on a relative path). Each test
 checks one student's exact CSV row, and every test checks that the honest students in the same
 run kept full marks and the blank one 0. The notebooks are generated here, from the solution's
 code cells plus the hostile cells."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import socket
 import textwrap
 import time
@@ -18,14 +19,14 @@ import numpy as np
 import pytest
 
 from pooling_course import forward, grading
-from pooling_course.grading import Limits
+from pooling_course.__main__ import main
 
 EXERCISE = "01_forward"
 SOLUTION = [source for _, source in grading.notebook_cells(grading.SOLUTIONS / f"{EXERCISE}.ipynb")]
 DEFINITIONS = [s for s in SOLUTION if s.startswith(("def ", "import "))]
 QUESTIONS = {"output_size": 4, "max_pool2d": 5, "receptive_field": 3}
 MARKER = "pooling-hostile-marker"
-LIMITS = Limits(test_s=2, cell_s=1, load_s=10)
+TIME_LIMIT = 2
 
 GARBAGE = textwrap.dedent("""
     import numpy as np
@@ -269,7 +270,7 @@ EXPECTED = {
     "os_exit": (ZERO, "crashed", ["cell", "exit", "code 3"]),
     "segfault": (ZERO, "crashed", ["cell", "SIGSEGV"]),
     "sys_exit": (FULL, "ok", ["sys.exit('bye')"]),
-    "endless_cell": (FULL, "ok", ["time limit of 1 s"]),
+    "endless_cell": (FULL, "ok", ["time limit of 10 s"]),
     "endless_call": ({**FULL, "max_pool2d": 0}, "timeout", ["max_pool2d", "time limit of 2 s"]),
     "unbreakable": ({**FULL, "receptive_field": 0}, "timeout", ["receptive_field",
                                                                 "time limit of 2 s"]),
@@ -306,15 +307,14 @@ def graded(tmp_path_factory):
     protected = list(grading.TESTS.glob("*.py")) + list(classroom.rglob("*.ipynb"))
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in protected}
     out, feedback = base / "grades.csv", base / "feedback"
-    import os
-
     cwd = os.getcwd()
     os.chdir(base)
-    try:  # a relative path to the class folder, as an instructor would type it
-        grading.grade_folder("class", "grades.csv", feedback="feedback", jobs=2,
-                             limits=LIMITS, seed="hostile")
+    try:  # the command an instructor types, with a relative path to the class folder
+        code = main(["grade", "class", "--out", "grades.csv", "--feedback", "feedback",
+                     "--jobs", "2", "--time-limit", str(TIME_LIMIT), "--grade-seed", "hostile"])
     finally:
         os.chdir(cwd)
+    assert code == 0
     time.sleep(1.5)  # give a detached process the time to strike after the grader is done
     try:
         connection = listener.accept()
@@ -375,7 +375,7 @@ def test_no_process_outlives_the_grading(graded):
 def test_the_feedback_says_what_was_called_returned_and_expected(graded):
     text = (graded["feedback"] / "always_equal.txt").read_text()
     assert "called:   pool_output_size(" in text
-    assert "an Anything (a subclass of int)" in text and "not plain data" in text
+    assert "an Anything (a subclass of int)" in text and "must be plain data" in text
     text = (graded["feedback"] / "blank.txt").read_text()
     assert "hint:" in text and "NotImplementedError" in text and "score: 0 /" in text
     text = (graded["feedback"] / "endless_call.txt").read_text()

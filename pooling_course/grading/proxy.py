@@ -203,9 +203,9 @@ class Notebook:
             raise MissingFunction(f"your notebook's `{name}` is {what}: define `def {name}"
                                   "(...)` in a code cell")
         if kind == "unsupported":
-            raise WrongType(f"{name} returned {str(reply.get('type'))[:300]}, which is not "
-                            "plain data: return a NumPy array, a number, a string, or a "
-                            "tuple/list of them")
+            raise WrongType(f"{name} returned {str(reply.get('type'))[:300]}; answers must be "
+                            "plain data: a NumPy array, a number, a string, or a tuple/list of "
+                            f"them, at most {wire.MAX_FRAME >> 20} MiB")
         if kind == "error":
             builtin = str(reply.get("builtin", "Exception"))
             raised = str(reply.get("type", builtin))[:100]

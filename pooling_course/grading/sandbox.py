@@ -269,7 +269,13 @@ class Remote:
     def close(self) -> int | None:
         """End the worker and everything it started; its exit code."""
         process = self.process
-        if process.poll() is None and process.returncode is None:
+        if process.poll() is None:  # end of input: a well-behaved worker exits by itself
+            try:
+                process.stdin.close()
+                process.wait(timeout=0.5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -32,6 +32,7 @@ import traceback
 MAX_FRAME = 64 << 20
 MAX_DEPTH = 32
 _HEADER = struct.Struct(">Q")
+TOO_LARGE = f"an answer of more than {MAX_FRAME >> 20} MiB"
 
 
 class WireError(ValueError):
@@ -50,6 +51,8 @@ def encode(value: object, strict: bool = True, depth: int = 0) -> object:
     if depth > MAX_DEPTH:
         raise WireError(f"data nested more than {MAX_DEPTH} levels deep")
     kind = type(value)
+    if kind is str and len(value) > MAX_FRAME:
+        raise WireError(TOO_LARGE)
     if value is None or kind in (bool, int, str):
         return value
     if kind is float:
@@ -67,6 +70,8 @@ def encode(value: object, strict: bool = True, depth: int = 0) -> object:
         array = np.asarray(value)
         if array.dtype.hasobject:
             raise WireError("a NumPy array of Python objects (dtype=object)")
+        if array.nbytes > MAX_FRAME * 3 // 4:  # base64 makes 4 bytes of 3
+            raise WireError(TOO_LARGE)
         buffer = io.BytesIO()
         np.lib.format.write_array(buffer, array, allow_pickle=False)
         tag = "__ndarray__" if kind is np.ndarray else "__npscalar__"
@@ -289,8 +294,7 @@ class Worker:
             try:
                 self.reply({"ev": "result", "value": value})
             except WireError:
-                self.reply({"ev": "unsupported", "type": f"an answer of more than "
-                                                          f"{MAX_FRAME >> 20} MiB"})
+                self.reply({"ev": "unsupported", "type": TOO_LARGE})
 
     def serve(self) -> None:
         while True:
