@@ -7,7 +7,7 @@ BOOK := $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup book serve test pytest nbval lint clean chromium browser
+.PHONY: setup book serve test pytest nbval lint clean chromium browser bubblewrap
 
 setup: $(STAMP)
 
@@ -38,7 +38,8 @@ serve: book
 	$(PY) -m http.server --directory _build/html 8000
 
 # The browser tests need the built book; `make browser` runs them after building it.
-pytest: $(STAMP)
+# Graded tests run every notebook, solutions included, in the bubblewrap sandbox.
+pytest: $(STAMP) bubblewrap
 	$(PY) -m pytest --ignore=tests/browser
 
 # Solutions must reproduce their stored outputs; exercises must run top to bottom as shipped.
@@ -54,6 +55,13 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "no chromium and cannot install it (needs root and apt): browser tests will skip"
+
+# Debian's bubblewrap (`bwrap`): the sandbox each graded notebook runs in. Without it, grading
+# refuses to run student code (the graded tests fail saying so).
+bubblewrap:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } \
+		|| echo "no bwrap and cannot install it (needs root and apt): grading will refuse to run"
 
 # The built book in headless Chromium, with every request off this machine blocked.
 browser: book chromium

@@ -4,10 +4,8 @@ given by ``--submission``, by default the reference solution)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ from hypothesis import strategies as st
 
 from pooling_course import forward
 from pooling_course.forward import Layer, pool_output_shape, pool_output_size, receptive_fields
-from pooling_course.grading import EXERCISES, ROOT
 
 EXERCISE = "01_forward"
 
@@ -29,15 +26,6 @@ def torch_output_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -
         return F.max_pool1d(torch.zeros(1, 1, n), k, s, p, d, ceil_mode).shape[-1]
     except RuntimeError:
         return None
-
-
-def accepted_configs(ceil_modes: tuple[bool, ...]) -> list[tuple[int, ...]]:
-    grid = itertools.product(range(1, 12), range(1, 6), range(1, 5), range(0, 3), range(1, 4),
-                             ceil_modes)
-    return [c for c in grid if torch_output_size(*c) is not None]
-
-
-ALL_CONFIGS = accepted_configs((False, True))
 
 
 # --- the package ---------------------------------------------------------------------------
@@ -153,32 +141,69 @@ def test_max_pool_of_a_window_wholly_in_padding_is_torchs_lowest_and_index():
 
 
 # --- graded: exercise 01_forward ---------------------------------------------------------
+# Each question keeps its fixed teaching examples and adds inputs drawn from `rng`, fresh for
+# each student and grade seed, so a table of the public inputs cannot pass. Expected values come
+# from torch (cached: a class graded in one process asks torch once per configuration).
 
-@pytest.mark.graded(EXERCISE, points=1)
-def test_output_size_without_padding(submission):
-    for n, k, s in itertools.product(range(1, 12), range(1, 6), range(1, 5)):
-        if n >= k:
-            assert submission.pool_output_size(n, k, s) == torch_output_size(n, k, s, 0, 1, False)
+torch_output_size = functools.cache(torch_output_size)
 
-
-@pytest.mark.graded(EXERCISE, points=1)
-def test_output_size_defaults_stride_to_kernel_size(submission):
-    assert [submission.pool_output_size(n, 2) for n in (4, 5, 6)] == [
-        torch_output_size(n, 2, 2, 0, 1, False) for n in (4, 5, 6)]
-
-
-@pytest.mark.graded(EXERCISE, points=1)
-def test_output_size_with_padding_and_dilation(submission):
-    for n, k, s, p, d, ceil_mode in accepted_configs((False,)):
-        assert submission.pool_output_size(n, k, s, p, d, ceil_mode) == torch_output_size(
-            n, k, s, p, d, ceil_mode), f"input_size={n} kernel={k} stride={s} pad={p} dil={d}"
+SIZE_HINT = ("count the windows: (input_size + 2*padding - dilation*(kernel_size-1) - 1) / stride "
+             "+ 1, floored (or ceiled in ceil_mode, but a window may not start in the padding)")
+MAX_HINT = ("pad with -inf (never with 0), slide a kernel_size window by stride in both "
+            "directions, and return an array of x's dtype")
+RF_HINT = ("walk the layers input side first: rf grows by (k-1) times the product of the "
+           "strides before the layer; that product is the effective stride")
 
 
-@pytest.mark.graded(EXERCISE, points=1)
-def test_output_size_ceil_mode_and_the_last_window_rule(submission):
-    for n, k, s, p, d, ceil_mode in accepted_configs((True,)):
-        assert submission.pool_output_size(n, k, s, p, d, ceil_mode) == torch_output_size(
-            n, k, s, p, d, ceil_mode), f"input_size={n} kernel={k} stride={s} pad={p} dil={d}"
+def random_configs(rng: np.random.Generator, ceil_mode: bool, count: int = 40) -> list[tuple]:
+    """``count`` configurations torch accepts, from ranges wider than the fixed grid."""
+    configs = []
+    while len(configs) < count:
+        k, s, d = int(rng.integers(1, 9)), int(rng.integers(1, 7)), int(rng.integers(1, 4))
+        p = int(rng.integers(0, k // 2 + 1))
+        n = int(rng.integers(max(1, d * (k - 1) + 1 - 2 * p), 200))
+        if torch_output_size(n, k, s, p, d, ceil_mode) is not None:
+            configs.append((n, k, s, p, d, ceil_mode))
+    return configs
+
+
+def check_sizes(submission, configs: list[tuple]) -> None:
+    for n, k, s, p, d, ceil_mode in configs:
+        got = submission.pool_output_size(n, k, s, p, d, ceil_mode)
+        want = torch_output_size(n, k, s, p, d, ceil_mode)
+        assert isinstance(got, int | np.integer) and got == want, (
+            f"pool_output_size({n}, {k}, {s}, {p}, {d}, ceil_mode={ceil_mode}) returned "
+            f"{got!r}; torch gives {want}")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="output_size", hint=SIZE_HINT)
+def test_output_size_without_padding(submission, rng):
+    fixed = [(n, k, s, 0, 1, False) for n, k, s in [(5, 2, 2), (7, 3, 1), (10, 4, 3), (4, 4, 1)]]
+    drawn = [(int(rng.integers(k, 300)), k, int(rng.integers(1, 8)), 0, 1, False)
+             for k in rng.integers(1, 10, size=30)]
+    check_sizes(submission, fixed + drawn)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="output_size", hint=SIZE_HINT)
+def test_output_size_defaults_stride_to_kernel_size(submission, rng):
+    cases = [(4, 2), (5, 2), (6, 2)] + [(int(rng.integers(9, 300)), int(rng.integers(1, 9)))
+                                        for _ in range(10)]
+    for n, k in cases:
+        got, want = submission.pool_output_size(n, k), torch_output_size(n, k, k, 0, 1, False)
+        assert got == want, f"pool_output_size({n}, {k}) returned {got!r}; torch gives {want}"
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="output_size", hint=SIZE_HINT)
+def test_output_size_with_padding_and_dilation(submission, rng):
+    fixed = [(5, 2, 2, 1, 1, False), (9, 3, 1, 1, 2, False), (7, 3, 2, 0, 3, False)]
+    check_sizes(submission, fixed + random_configs(rng, ceil_mode=False))
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="output_size", hint=SIZE_HINT)
+def test_output_size_ceil_mode_and_the_last_window_rule(submission, rng):
+    # (5, 2, 2, 1): ceil would give a last window wholly in the padding; torch drops it.
+    fixed = [(5, 2, 2, 0, 1, True), (5, 2, 2, 1, 1, True), (6, 3, 2, 1, 1, True)]
+    check_sizes(submission, fixed + random_configs(rng, ceil_mode=True))
 
 
 def torch_max_pool2d(x: np.ndarray, k: object, s: object = None, p: object = 0) -> np.ndarray:
@@ -191,43 +216,62 @@ def test_max_pool2d_on_the_worked_example(submission):
     np.testing.assert_array_equal(submission.max_pool2d(x, 2, 2), torch_max_pool2d(x, 2, 2))
 
 
-@pytest.mark.graded(EXERCISE, points=2)
-def test_max_pool2d_overlapping_and_strided_windows(submission):
-    rng = np.random.default_rng(0)
-    for h, w, k, s in itertools.product((5, 6, 7), (4, 7), (2, 3), (1, 2, 3)):
-        x = rng.normal(size=(h, w)).astype(np.float32)
-        got = np.asarray(submission.max_pool2d(x, k, s))
-        np.testing.assert_array_equal(got, torch_max_pool2d(x, k, s), f"{h}x{w} k={k} s={s}")
+def pooled(submission, x: np.ndarray, *args) -> np.ndarray:
+    """The student's max_pool2d(x, *args), checked to be an array of the right shape and dtype
+    before its values are compared with torch."""
+    got = submission.max_pool2d(x, *args)
+    want = torch_max_pool2d(x, *args)
+    call = f"max_pool2d(<{x.shape[0]}x{x.shape[1]} {x.dtype}>, {', '.join(map(repr, args))})"
+    assert isinstance(got, np.ndarray), f"{call} returned {type(got).__name__}, not an array"
+    assert got.shape == want.shape, f"{call} has shape {got.shape}; torch gives {want.shape}"
+    np.testing.assert_array_equal(got, want, call)
+    return got
 
 
-@pytest.mark.graded(EXERCISE, points=2)
-def test_max_pool2d_padding_never_wins(submission):
+@pytest.mark.graded(EXERCISE, points=2, question="max_pool2d", hint=MAX_HINT)
+def test_max_pool2d_overlapping_and_strided_windows(submission, rng):
+    for h, w, k, s in itertools.product((5, 7), (4, 7), (2, 3), (1, 2, 3)):
+        pooled(submission, rng.normal(size=(h, w)).astype(np.float32), k, s)
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="max_pool2d", hint=MAX_HINT)
+def test_max_pool2d_padding_never_wins(submission, rng):
     x = -np.arange(1, 26, dtype=np.float64).reshape(5, 5)
     for k, s, p in [(2, 2, 1), (3, 1, 1), (3, 2, 1), (4, 3, 2)]:
-        got = np.asarray(submission.max_pool2d(x, k, s, p))
-        np.testing.assert_array_equal(got, torch_max_pool2d(x, k, s, p), f"k={k} s={s} p={p}")
+        pooled(submission, x, k, s, p)
+    for _ in range(6):  # all negative: a zero from the padding would win
+        k = int(rng.integers(2, 6))
+        x = -rng.uniform(1, 9, size=tuple(rng.integers(k, 12, size=2)))
+        pooled(submission, x, k, int(rng.integers(1, 4)), int(rng.integers(1, k // 2 + 1)))
 
 
-@pytest.mark.graded(EXERCISE, points=1)
-def test_max_pool2d_rectangular_windows_and_dtype(submission):
+@pytest.mark.graded(EXERCISE, points=1, question="max_pool2d", hint=MAX_HINT)
+def test_max_pool2d_rectangular_windows_and_dtype(submission, rng):
     x = np.random.default_rng(1).integers(-9, 9, size=(6, 7)).astype(np.float32)
-    got = np.asarray(submission.max_pool2d(x, (2, 3), (1, 2), (1, 0)))
-    np.testing.assert_array_equal(got, torch_max_pool2d(x, (2, 3), (1, 2), (1, 0)))
-    assert got.dtype == x.dtype
+    cases = [(x, (2, 3), (1, 2), (1, 0))]
+    for dtype in (np.float32, np.float64):
+        k = tuple(int(v) for v in rng.integers(1, 5, size=2))
+        y = rng.integers(-9, 9, size=tuple(rng.integers(5, 12, size=2))).astype(dtype)
+        cases.append((y, k, tuple(int(v) for v in rng.integers(1, 4, size=2)),
+                      tuple(int(rng.integers(0, v // 2 + 1)) for v in k)))
+    for y, k, s, p in cases:
+        assert pooled(submission, y, k, s, p).dtype == y.dtype, f"dtype must stay {y.dtype}"
 
 
-@pytest.mark.graded(EXERCISE, points=3)
-def test_receptive_field_matches_the_network_measured_in_torch(submission):
-    for stack in [s for s in STACKS if all(d == 1 for _, _, d in s)]:
+@pytest.mark.graded(EXERCISE, points=3, question="receptive_field", hint=RF_HINT)
+def test_receptive_field_matches_the_network_measured_in_torch(submission, rng):
+    stacks = [s for s in STACKS if all(d == 1 for _, _, d in s)]
+    stacks += [[(int(rng.integers(1, 8)), int(rng.integers(1, 3)), 1)  # fits torch's 600 px
+                for _ in range(int(rng.integers(1, 6)))] for _ in range(4)]
+    for stack in stacks:
         got = submission.receptive_field([(k, s) for k, s, _ in stack])
-        assert tuple(got) == measured_receptive_field(stack), f"layers {stack}"
+        want = measured(tuple(stack))
+        assert isinstance(got, tuple | list) and len(got) == 2, (
+            f"receptive_field must return (receptive_field, effective_stride), got {got!r}")
+        assert tuple(got) == want, f"layers {[(k, s) for k, s, _ in stack]}: got {got!r}, " \
+                                   f"torch measures {want}"
 
 
-def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
-    report = tmp_path / "report.json"
-    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
-                    "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
-                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
-    results = json.loads(report.read_text())["results"]
-    assert len(results) == 9
-    assert [r["name"] for r in results if r["passed"]] == []
+@functools.cache
+def measured(stack: tuple) -> tuple[int, int]:
+    return measured_receptive_field(list(stack))

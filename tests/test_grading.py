@@ -1,16 +1,22 @@
-"""The grading path: loading notebooks, grading folders, and the command line."""
+"""The grading path: reading notebooks, the wire format, the command line, and the meta test
+that every exercise's graded tests give its solution full marks and its untouched stub 0.
+
+The hostile submissions are in ``test_grading_hostile.py``."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-import shutil
 
+import numpy as np
 import pytest
 
 from pooling_course import grading
 from pooling_course.__main__ import main
+from pooling_course.grading import worker as wire
+from pooling_course.grading.proxy import show
+
+EXERCISES = grading.exercise_names()
 
 
 def notebook(path, *sources):
@@ -21,11 +27,17 @@ def notebook(path, *sources):
     return path
 
 
-def test_load_notebook_keeps_going_after_a_failing_cell(tmp_path):
-    nb = notebook(tmp_path / "n.ipynb", "a = 1", "1 / 0", "%matplotlib inline\nb = a + 1")
-    loaded = grading.load_notebook(nb)
-    assert (loaded.namespace.a, loaded.namespace.b) == (1, 2)
-    assert loaded.errors == ["cell 2: ZeroDivisionError: division by zero"]
+# --- reading, naming, the wire ---------------------------------------------------------------
+
+def test_notebook_cells_are_numbered_as_in_the_notebook(tmp_path):
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps({"cells": [
+        {"cell_type": "markdown", "source": "# title"},
+        {"cell_type": "code", "source": ["a = 1\n", "b = 2"]}]}))
+    assert grading.notebook_cells(path) == [(2, "a = 1\nb = 2")]
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        grading.notebook_cells(path)
 
 
 def test_exercise_of_reads_the_file_name():
@@ -34,37 +46,147 @@ def test_exercise_of_reads_the_file_name():
         grading.exercise_of("x/alice.ipynb")
 
 
-def test_grade_folder_scores_each_student(tmp_path):
-    subs = tmp_path / "subs"
-    (subs / "bob").mkdir(parents=True)
-    shutil.copy(grading.SOLUTIONS / "01_forward.ipynb", subs / "bob" / "01_forward.ipynb")
-    shutil.copy(grading.EXERCISES / "01_forward.ipynb", subs / "alice_01_forward.ipynb")
-    (subs / "carol_01_forward.ipynb").write_text("{not json")
-    out = tmp_path / "grades.csv"
-    grading.grade_folder(subs, out)
-    rows = {r["student"]: r for r in csv.DictReader(out.open())}
-    assert set(rows) == {"alice", "bob", "carol"}
-    assert rows["bob"]["score"] == rows["bob"]["total"] != "0"
-    assert rows["alice"]["score"] == "0" and "NotImplementedError" in rows["alice"]["error"]
-    assert rows["carol"]["score"] == "0" and "not a readable notebook" in rows["carol"]["error"]
+def test_find_submissions_takes_the_folder_or_the_file_prefix_as_the_student(tmp_path):
+    (tmp_path / "bob").mkdir()
+    for path in ("bob/01_forward.ipynb", "alice_01_forward.ipynb", "carol.ipynb"):
+        notebook(tmp_path / path, "x = 1")
+    found, notes = grading.find_submissions(tmp_path)
+    assert {s: sorted(e) for s, e in found.items()} == {
+        "alice": ["01_forward"], "bob": ["01_forward"], "carol": []}
+    assert "carol.ipynb" in notes["carol"][0]
 
 
-def test_a_notebook_that_never_ends_is_stopped(tmp_path):
-    nb = notebook(tmp_path / "loop_01_forward.ipynb", "while True:\n    pass")
-    result = grading.grade_notebook(nb, time_limit_s=6)
-    assert result.score == 0 and "timed out" in result.error
+PLAIN = [None, True, 3, -2**70, 2.5, float("nan"), float("-inf"), 1 + 2j, "s", (1, [2, (3,)]),
+         {"k": (1, 2)}, np.arange(6, dtype=np.int16).reshape(2, 3), np.float32(1.5),
+         np.array(["a", "b"]), np.zeros((0, 3)), np.bool_(True)]
 
 
-def test_check_command_exit_code_says_whether_everything_passed(capsys):
+@pytest.mark.parametrize("value", PLAIN, ids=lambda v: type(v).__name__)
+def test_plain_data_crosses_the_wire_unchanged(value):
+    back = wire.decode(json.loads(json.dumps(wire.encode(value))))
+    assert type(back) is type(value)
+    if isinstance(value, np.ndarray | np.generic):
+        assert back.dtype == value.dtype
+        np.testing.assert_array_equal(back, value)
+    elif isinstance(value, float) and np.isnan(value):
+        assert np.isnan(back)
+    else:
+        assert back == value
+
+
+class Always(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+@pytest.mark.parametrize(("value", "named"), [
+    (Always(3), "(a subclass of int)"), (np.array([object()]), "dtype=object"),
+    (lambda: 0, "function"), (np.ma.masked_array([1]), "MaskedArray"), ({1, 2}, "set")])
+def test_anything_but_plain_data_is_refused_with_its_type(value, named):
+    with pytest.raises(wire.WireError, match=re.escape(named)):
+        wire.encode(value)
+
+
+@pytest.mark.parametrize("tree", [
+    {"__ndarray__": "bm90IGFuIGFycmF5"}, {"__tuple__": 3}, {"a": 1, "b": 2}, {"__evil__": 1},
+    {"__float__": "1e400"}])
+def test_the_decoder_refuses_anything_it_did_not_write(tree):
+    with pytest.raises(wire.WireError):
+        wire.decode(tree)
+
+
+def test_an_object_array_in_npy_form_is_refused_not_unpickled():
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(wire.WireError, match="unreadable array"):
+        wire.decode({"__ndarray__": base64.b64encode(buffer.getvalue()).decode()})
+
+
+def test_show_prints_small_arrays_in_full_and_big_ones_by_shape():
+    assert show(np.array([[1.0, 2.0]])) == "array([[1., 2.]], dtype=float64)"
+    assert show(np.zeros((20, 20), np.float32)) == "array(shape=(20, 20), dtype=float32)"
+    assert show((1, [2])) == "(1, [2])"
+
+
+# --- every exercise: the solution gets full marks, the untouched stub 0 ----------------------
+
+HIDDEN = '''
+import pytest
+
+@pytest.mark.graded("01_forward", points=2, question="hidden", hint="read the hidden test")
+def test_hidden_output_size(submission, rng):
+    n = int(rng.integers(50, 100))
+    assert submission.pool_output_size(n, 3) == (n - 3) // 3 + 1
+'''
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """Every exercise's solution and untouched stub, graded in one parallel run, with an
+    instructor's hidden test for exercise 01."""
+    hidden = tmp_path_factory.mktemp("hidden")
+    (hidden / "test_01_forward_hidden.py").write_text(HIDDEN)
+    triples = [(f"{kind}-{e}", e, folder / f"{e}.ipynb") for e in EXERCISES
+               for kind, folder in (("solution", grading.SOLUTIONS),
+                                    ("stub", grading.EXERCISES))]
+    return {r.student: r for r in grading.grade(triples, hidden=hidden)}
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_gets_full_marks(shipped, exercise):
+    result = shipped[f"solution-{exercise}"]
+    failed = {o.test: o.message for o in result.outcomes if not o.passed}
+    assert failed == {} and result.status == "ok"
+    assert result.total > 0 and result.score == result.total
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_every_graded_test_fails_on_the_untouched_stub(shipped, exercise):
+    result = shipped[f"stub-{exercise}"]
+    assert len(result.outcomes) == len(shipped[f"solution-{exercise}"].outcomes) > 0
+    assert [o.test for o in result.outcomes if o.passed] == []
+    assert result.score == 0 and result.status == "ok"
+
+
+def test_hidden_tests_are_graded_beside_the_public_ones(shipped):
+    solution, stub = shipped["solution-01_forward"], shipped["stub-01_forward"]
+    assert solution.questions["hidden"] == (2, 2) and stub.questions["hidden"] == (0, 2)
+
+
+# --- the command line ----------------------------------------------------------------------
+
+def test_check_prints_the_report_and_exits_0_only_on_full_marks(capsys):
     assert main(["check", "01_forward", "--notebook",
                  str(grading.SOLUTIONS / "01_forward.ipynb")]) == 0
     score = re.search(r"score: (\S+) / (\S+)", capsys.readouterr().out)
     assert score and score[1] == score[2] != "0"
-    stub = str(grading.EXERCISES / "01_forward.ipynb")
-    assert main(["check", "01_forward", "--notebook", stub]) == 1
+    assert main(["check", "01_forward", "--notebook",
+                 str(grading.EXERCISES / "01_forward.ipynb")]) == 1
+    report = capsys.readouterr().out
+    assert "called:   pool_output_size(" in report and "hint:" in report
 
 
 def test_check_rejects_an_unknown_exercise(capsys):
     with pytest.raises(SystemExit):
         main(["check", "99_nothing"])
     assert "exercise must be one of" in capsys.readouterr().err
+
+
+def test_without_bubblewrap_grading_refuses_and_says_why(monkeypatch, tmp_path, capsys):
+    from pooling_course.grading import sandbox
+
+    notebook(tmp_path / "alice_01_forward.ipynb", "x = 1")
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    sandbox.sandbox_problem.cache_clear()
+    try:
+        assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv")]) == 2
+    finally:
+        sandbox.sandbox_problem.cache_clear()
+    err = capsys.readouterr().err
+    assert "refusing to grade" in err and "bubblewrap" in err and "--unsandboxed" in err
+    assert not (tmp_path / "g.csv").exists()

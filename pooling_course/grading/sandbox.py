@@ -1,0 +1,295 @@
+"""The grader's side of the sandbox: start a worker in bubblewrap, talk to it, end it.
+
+Each worker is ``worker.py`` run by the base Python interpreter (``-I -S``: no site-packages)
+inside ``bwrap`` with every namespace unshared (no network, its own PIDs, IPC and hostname), a
+read-only view of ``/usr`` and the interpreter only (their site-packages hidden), NumPy bound
+in alone, and a private size-limited ``tmpfs`` as its scratch directory and only writable place:
+the repository, ``solutions/``, ``tests/``, other submissions and the grader's files are not in
+its view at all. Inside, the worker limits its memory (address space), CPU time, file size and
+open files, and a seccomp filter forbids ``fork`` and ``exec`` (threads stay allowed). When the
+worker ends, bubblewrap's PID namespace ends with it, so nothing it started outlives it, and
+``--die-with-parent`` ends it if the grader dies first.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import worker as wire
+
+WORKER = Path(wire.__file__).resolve()
+INSIDE_WORKER = "/opt/grader/worker.py"
+INSIDE_SITE = "/opt/site"
+
+REFUSAL = ("grading runs each notebook in a bubblewrap sandbox, and {problem}. Install it "
+           "(Debian/Ubuntu: `make bubblewrap`, or `apt-get install bubblewrap`) and make sure "
+           "user namespaces are allowed. Student code is never run unsandboxed unless you ask for "
+           "it with --unsandboxed (only for notebooks you trust).")
+
+
+class SandboxUnavailable(RuntimeError):
+    """Raised instead of running student code when the sandbox cannot be used."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. Times in seconds, sizes in bytes."""
+
+    test_s: float = 5.0       # all calls of one graded test together
+    cell_s: float = 10.0      # one notebook cell while the notebook loads
+    load_s: float = 60.0      # the whole notebook
+    memory: int = 1 << 30     # address space of the worker
+    cpu_s: int = 300          # CPU time of the worker over its life
+    scratch: int = 64 << 20   # its scratch directory (tmpfs)
+    file_size: int = 16 << 20
+    open_files: int = 64
+
+
+class WorkerDied(Exception):
+    """The worker is gone: ``status`` (timeout, crashed, memory) and a reason for the student."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def numpy_dirs() -> list[Path]:
+    """NumPy's package folder and its bundled libraries (``numpy.libs``), if any."""
+    import numpy
+
+    package = Path(numpy.__file__).resolve().parent
+    return [p for p in (package, package.parent / "numpy.libs") if p.is_dir()]
+
+
+def _python() -> Path:
+    return Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+
+
+def _hidden_site_dirs(prefixes: list[str]) -> list[str]:
+    found = set()
+    for prefix in prefixes:
+        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                        "lib/python3/dist-packages", "local/lib/python3*/site-packages",
+                        "local/lib/python3*/dist-packages"):
+            found.update(p for p in glob.glob(os.path.join(prefix, pattern)) if os.path.isdir(p))
+    return sorted(found)
+
+
+def bwrap_command(limits: Limits) -> list[str]:
+    """The bubblewrap command line of one worker."""
+    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+               "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            command += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            command += ["--ro-bind", top, top]
+    prefixes = ["/usr"]
+    base = os.path.realpath(sys.base_prefix)
+    if not base.startswith("/usr/"):
+        command += ["--ro-bind", base, base]
+        prefixes.append(base)
+    for hidden in _hidden_site_dirs(prefixes):
+        command += ["--tmpfs", hidden]
+    for folder in numpy_dirs():
+        command += ["--ro-bind", str(folder), f"{INSIDE_SITE}/{folder.name}"]
+    command += ["--ro-bind", str(WORKER), INSIDE_WORKER,
+                "--proc", "/proc", "--dev", "/dev",
+                "--size", str(limits.scratch), "--tmpfs", "/scratch",
+                "--size", str(1 << 20), "--tmpfs", "/tmp",
+                "--chdir", "/scratch"]
+    for key, value in _environment("/scratch").items():
+        command += ["--setenv", key, value]
+    return command
+
+
+def _environment(home: str) -> dict[str, str]:
+    return {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why the sandbox cannot run here, or None when it can (checked once per process)."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (`bwrap`) is not installed"
+    try:
+        run = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/",
+                              "/", "--proc", "/proc", "--dev", "/dev", "true"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap could not start: {exc}"
+    if run.returncode != 0:
+        return f"bubblewrap cannot create a sandbox here: {run.stderr.strip()[:300]}"
+    return None
+
+
+def require_sandbox() -> None:
+    """Raise :class:`SandboxUnavailable` with the refusal message when bwrap cannot run."""
+    problem = sandbox_problem()
+    if problem:
+        raise SandboxUnavailable(REFUSAL.format(problem=problem))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class Remote:
+    """One running worker holding one notebook's namespace."""
+
+    def __init__(self, limits: Limits, unsandboxed: bool = False) -> None:
+        self.limits = limits
+        config = {"memory": limits.memory, "cpu": limits.cpu_s, "fsize": limits.file_size,
+                  "nofile": limits.open_files, "seccomp": True}
+        if unsandboxed:
+            self._scratch = __import__("tempfile").TemporaryDirectory(prefix="pooling-worker-")
+            site = Path(self._scratch.name) / "site"
+            site.mkdir()
+            for folder in numpy_dirs():
+                (site / folder.name).symlink_to(folder)
+            config |= {"path": [str(site)], "output": str(Path(self._scratch.name) / "out")}
+            command = [str(_python()), "-I", "-S", str(WORKER), json.dumps(config)]
+            env, cwd = _environment(self._scratch.name), self._scratch.name
+        else:
+            require_sandbox()
+            self._scratch = None
+            config |= {"path": [INSIDE_SITE], "output": "/scratch/.output"}
+            command = [*bwrap_command(limits), str(_python()), "-I", "-S", INSIDE_WORKER,
+                       json.dumps(config)]
+            env, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "/"
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=env, cwd=cwd,
+                                        start_new_session=True)
+        self._buffer = b""
+        self.cell: int | None = None
+        ready = self._receive(time.monotonic() + 30, "starting")
+        if ready.get("ev") != "ready":
+            self.close()
+            raise WorkerDied("crashed", f"the sandbox did not start: {ready}")
+
+    # -- frames --------------------------------------------------------------------------
+    def _send(self, message: dict) -> None:
+        try:
+            wire.write_frame(self.process.stdin.fileno(), message)
+        except OSError:
+            raise self._death("while receiving a request") from None
+
+    def _read(self, size: int, deadline: float, doing: str) -> bytes:
+        fd = self.process.stdout.fileno()
+        while len(self._buffer) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.close()
+                raise WorkerDied("timeout", f"{doing}: {self._time_limit_text}")
+            chunk = os.read(fd, max(size - len(self._buffer), 1 << 16))
+            if not chunk:
+                raise self._death(doing)
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    _time_limit_text = "did not finish within the time limit"
+
+    def _receive(self, deadline: float, doing: str) -> dict:
+        (size,) = wire._HEADER.unpack(self._read(wire._HEADER.size, deadline, doing))
+        if size > wire.MAX_FRAME:
+            self.close()
+            raise WorkerDied("crashed", f"{doing}: sent more than {wire.MAX_FRAME >> 20} MiB")
+        try:
+            message = json.loads(self._read(size, deadline, doing).decode("utf-8"))
+        except (ValueError, RecursionError):
+            self.close()
+            raise WorkerDied("crashed", f"{doing}: sent data the grader cannot read") from None
+        if not isinstance(message, dict):
+            self.close()
+            raise WorkerDied("crashed", f"{doing}: sent data the grader cannot read")
+        return message
+
+    def _death(self, doing: str) -> WorkerDied:
+        try:
+            self.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        code = self.close()
+        if code is not None and code > 128:
+            number = code - 128
+            name = _signal_name(number)
+            if number == signal.SIGXCPU:
+                return WorkerDied("timeout", f"{doing}: used up its CPU time limit of "
+                                             f"{self.limits.cpu_s} s")
+            if number == signal.SIGKILL:
+                return WorkerDied("crashed", f"{doing}: the Python process was killed "
+                                             f"({name}; out of memory?)")
+            return WorkerDied("crashed", f"{doing}: the Python process crashed with {name}")
+        return WorkerDied("crashed", f"{doing}: the Python process exited with code {code} "
+                                     "(os._exit or a fatal error)")
+
+    # -- requests ------------------------------------------------------------------------
+    def load(self, cells: list[tuple[int, str]]) -> list[str]:
+        """Run the notebook's cells; the notes of the cells that raised."""
+        self._send({"op": "load", "cells": cells, "cell_limit": self.limits.cell_s})
+        deadline = time.monotonic() + self.limits.load_s
+        self._time_limit_text = (f"the notebook did not finish running within the time limit of "
+                                 f"{self.limits.load_s:g} s")
+        while True:
+            where = f"in cell {self.cell}" if self.cell is not None else "while loading"
+            message = self._receive(deadline, where)
+            if message.get("ev") == "cell" and isinstance(message.get("n"), int):
+                self.cell = message["n"]
+            elif message.get("ev") == "loaded":
+                self.cell = None
+                return [str(n)[:400] for n in message.get("notes", [])][:50]
+            else:
+                self.close()
+                raise WorkerDied("crashed", f"{where}: sent an unexpected message")
+
+    def call(self, name: str, args: object, kwargs: object, limit: float, doing: str) -> dict:
+        """Run ``name(*args, **kwargs)`` in the worker; its reply (see ``worker.py``)."""
+        self._send({"op": "call", "name": name, "args": wire.encode(args, strict=False),
+                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit})
+        self._time_limit_text = f"did not return within the time limit of {self.limits.test_s:g} s"
+        return self._receive(time.monotonic() + limit + 2.0, doing)
+
+    def close(self) -> int | None:
+        """End the worker and everything it started; its exit code."""
+        process = self.process
+        if process.poll() is None:  # end of input: a well-behaved worker exits by itself
+            try:
+                process.stdin.close()
+                process.wait(timeout=0.5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            code = None
+        for stream in (process.stdin, process.stdout, process.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+        return code

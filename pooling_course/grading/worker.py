@@ -1,0 +1,339 @@
+"""The sandboxed side of grading: run one student's notebook, then answer calls of its functions.
+
+This file is a standalone script (standard library and NumPy only): the grader starts it inside
+the sandbox, where neither ``pooling_course`` nor torch can be imported. It also defines the wire
+format, which the grader imports: frames of an 8-byte length and JSON, in which arrays travel as
+``.npy`` bytes written and read with ``allow_pickle=False``, so nothing that crosses the boundary
+can run code when it is read. Requests come on stdin, replies go to stdout; before the student's
+code runs, both are moved to private descriptors and stdin/stdout/stderr point elsewhere.
+
+Requests and replies (JSON objects):
+
+- ``{"op": "load", "cells": [[number, source], ...], "cell_limit": s}`` -> one
+  ``{"ev": "cell", "n": number}`` as each cell starts, then ``{"ev": "loaded", "notes": [...]}``;
+- ``{"op": "call", "name": f, "args": ..., "kwargs": ..., "limit": s}`` -> ``{"ev": "result",
+  "value": ...}``, ``{"ev": "error", ...}``, ``{"ev": "timeout"}``, ``{"ev": "missing"}`` or
+  ``{"ev": "unsupported", "type": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import io
+import json
+import math
+import os
+import signal
+import struct
+import sys
+import traceback
+
+MAX_FRAME = 64 << 20
+MAX_DEPTH = 32
+_HEADER = struct.Struct(">Q")
+TOO_LARGE = f"an answer of more than {MAX_FRAME >> 20} MiB"
+
+
+class WireError(ValueError):
+    """Data that is not plain data, or a frame the wire format does not allow."""
+
+
+# --- the wire format (shared with the grader) ----------------------------------------------
+
+def encode(value: object, strict: bool = True, depth: int = 0) -> object:
+    """``value`` as a JSON-able tree. Plain data only: None, bool, int, float, complex, str, NumPy
+    arrays and scalars (no object dtype), and tuples, lists and dicts of them. ``strict`` also
+    refuses subclasses (a student's ``int`` whose ``==`` is always true); the grader encodes its
+    own arguments with ``strict=False``."""
+    import numpy as np
+
+    if depth > MAX_DEPTH:
+        raise WireError(f"data nested more than {MAX_DEPTH} levels deep")
+    kind = type(value)
+    if kind is str and len(value) > MAX_FRAME:
+        raise WireError(TOO_LARGE)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if kind is complex:
+        return {"__complex__": [encode(value.real), encode(value.imag)]}
+    if kind is tuple:
+        return {"__tuple__": [encode(v, strict, depth + 1) for v in value]}
+    if kind is list:
+        return [encode(v, strict, depth + 1) for v in value]
+    if kind is dict:
+        return {"__dict__": [[encode(k, strict, depth + 1), encode(v, strict, depth + 1)]
+                             for k, v in value.items()]}
+    if kind is np.ndarray or (isinstance(value, np.generic) and kind.__module__ == "numpy"):
+        array = np.asarray(value)
+        if array.dtype.hasobject:
+            raise WireError("a NumPy array of Python objects (dtype=object)")
+        if array.nbytes > MAX_FRAME * 3 // 4:  # base64 makes 4 bytes of 3
+            raise WireError(TOO_LARGE)
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array, allow_pickle=False)
+        tag = "__ndarray__" if kind is np.ndarray else "__npscalar__"
+        return {tag: base64.b64encode(buffer.getvalue()).decode("ascii")}
+    if not strict:
+        for base in (bool, int, float, complex, str, tuple, list, dict):
+            if isinstance(value, base):
+                return encode(base(value), strict, depth)
+        if isinstance(value, np.ndarray):
+            return encode(np.asarray(value), strict, depth)
+    raise WireError(describe_type(value))
+
+
+def describe_type(value: object) -> str:
+    """What a value is, for a student: ``a MyInt (a subclass of int)``."""
+    kind = type(value)
+    module = "" if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}."
+    name = f"{module}{kind.__qualname__}"
+    text = f"{'an' if name[:1] in 'AEIOUaeiou' else 'a'} {name}"
+    for base in kind.__mro__[1:]:
+        if base is not object and base.__module__ in ("builtins", "numpy"):
+            prefix = "" if base.__module__ == "builtins" else "numpy."
+            return f"{text} (a subclass of {prefix}{base.__qualname__})"
+    return text
+
+
+def decode(tree: object, depth: int = 0) -> object:
+    """The value a tree from :func:`encode` stands for; raises :class:`WireError` on anything
+    else. Arrays are read with ``allow_pickle=False``."""
+    import numpy as np
+
+    if depth > MAX_DEPTH + 2:
+        raise WireError("data nested too deep")
+    if tree is None or type(tree) in (bool, int, float, str):
+        return tree
+    if type(tree) is list:
+        return [decode(v, depth + 1) for v in tree]
+    if type(tree) is not dict or len(tree) != 1:
+        raise WireError(f"unexpected {type(tree).__name__} in the data")
+    (tag, content), = tree.items()
+    if tag == "__tuple__" and type(content) is list:
+        return tuple(decode(v, depth + 1) for v in content)
+    if tag == "__dict__" and type(content) is list:
+        pairs = [decode(p, depth + 1) for p in content]
+        if not all(type(p) is list and len(p) == 2 for p in pairs):
+            raise WireError("malformed dict")
+        return {k: v for k, v in pairs}
+    if tag == "__float__" and content in ("nan", "inf", "-inf"):
+        return float(content)
+    if tag == "__complex__" and type(content) is list and len(content) == 2:
+        return complex(*(float(decode(c)) for c in content))
+    if tag in ("__ndarray__", "__npscalar__") and type(content) is str:
+        try:
+            array = np.lib.format.read_array(io.BytesIO(base64.b64decode(content, validate=True)),
+                                             allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any malformed array is a wire error
+            raise WireError(f"unreadable array: {exc}") from None
+        if type(array) is not np.ndarray or array.dtype.hasobject:
+            raise WireError("unreadable array")
+        return array if tag == "__ndarray__" else array[()]
+    raise WireError(f"unexpected tag {str(tag)[:40]!r}")
+
+
+def write_frame(fd: int, message: dict) -> None:
+    data = json.dumps(message).encode("utf-8")
+    if len(data) > MAX_FRAME:
+        raise WireError(f"more than {MAX_FRAME >> 20} MiB")
+    data = _HEADER.pack(len(data)) + data
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def read_frame(stream: io.BufferedReader) -> dict | None:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise WireError("frame too large")
+    return json.loads(stream.read(size).decode("utf-8"))
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+class TimeLimit(BaseException):
+    """Raised in the student's code when its time is up."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise TimeLimit
+
+
+def _builtin_base(exc: BaseException) -> str:
+    for base in type(exc).__mro__:
+        if getattr(builtins, base.__name__, None) is base:
+            return base.__name__
+    return "Exception"
+
+
+def _student_traceback(exc: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith("cell ")]
+    lines = traceback.format_list(frames[-4:])
+    return "".join(lines)[-1500:]
+
+
+def _deny_new_processes() -> bool:
+    """A seccomp filter on this process: no fork, no exec (threads stay allowed)."""
+    import ctypes
+    import platform
+
+    arch = platform.machine()
+    tables = {"x86_64": (0xC000003E, {"fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
+                                      "clone3": 435, "clone": 56}),
+              "aarch64": (0xC00000B7, {"execve": 221, "execveat": 281, "clone3": 435,
+                                       "clone": 220})}
+    if arch not in tables:
+        return False
+    audit_arch, numbers = tables[arch]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, errno, kill = 0x7FFF0000, 0x00050000, 0x80000000
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, kill), (ld, 0, 0, 0)]
+    if arch == "x86_64":  # the x32 ABI's numbers would slip past the checks below
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, errno | 1)]
+    for name in ("fork", "vfork", "execve", "execveat"):
+        if name in numbers:
+            prog += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, errno | 1)]
+    prog += [(jeq, 0, 1, numbers["clone3"]), (ret, 0, 0, errno | 38),  # ENOSYS: use clone
+             (jeq, 0, 3, numbers["clone"]), (ld, 0, 0, 16),
+             (jset, 1, 0, 0x00010000), (ret, 0, 0, errno | 1), (ret, 0, 0, allow)]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(prog))(*[Filter(c, t, f, k) for c, t, f, k in prog])
+    program = Program(len(prog), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
+                           ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return libc.prctl(22, 2, ctypes.byref(program), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+
+
+def _limit_resources(config: dict) -> None:
+    import resource
+
+    for name, value in (("RLIMIT_AS", config.get("memory")), ("RLIMIT_CPU", config.get("cpu")),
+                        ("RLIMIT_FSIZE", config.get("fsize")), ("RLIMIT_CORE", 0),
+                        ("RLIMIT_NOFILE", config.get("nofile")),
+                        ("RLIMIT_NPROC", config.get("nproc"))):
+        if value is not None:
+            try:
+                resource.setrlimit(getattr(resource, name), (int(value), int(value)))
+            except (ValueError, OSError):
+                pass
+
+
+class Worker:
+    def __init__(self, requests: io.BufferedReader, replies: int) -> None:
+        self.requests, self.replies = requests, replies
+        self.scope: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins,
+                                         "display": lambda *args, **kwargs: None}
+
+    def reply(self, message: dict) -> None:
+        write_frame(self.replies, message)
+
+    def timed(self, limit: float, run: object) -> object:
+        signal.setitimer(signal.ITIMER_REAL, max(float(limit), 0.01))
+        try:
+            return run()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def load(self, cells: list, cell_limit: float) -> None:
+        notes = []
+        for number, source in cells:
+            self.reply({"ev": "cell", "n": number})
+            source = "\n".join(line for line in str(source).splitlines()
+                               if not line.lstrip().startswith(("%", "!")))
+            try:
+                code = compile(source, f"cell {number}", "exec")
+                self.timed(cell_limit, lambda code=code: exec(code, self.scope))
+            except TimeLimit:
+                notes.append(f"cell {number}: stopped after the time limit of {cell_limit:g} s")
+            except SystemExit as exc:
+                notes.append(f"cell {number}: called sys.exit({exc.code!r})")
+            except MemoryError:
+                notes.append(f"cell {number}: MemoryError (out of memory)")
+            except BaseException as exc:  # noqa: BLE001 - any failure of student code is noted
+                notes.append(f"cell {number}: {type(exc).__name__}: {str(exc)[:300]}")
+        self.reply({"ev": "loaded", "notes": notes})
+
+    def call(self, name: str, args: object, kwargs: object, limit: float) -> None:
+        function = self.scope.get(name)
+        if not callable(function):
+            self.reply({"ev": "missing", "what": "not defined" if function is None else
+                        f"not a function but {describe_type(function)}"})
+            return
+        try:
+            args, kwargs = decode(args), decode(kwargs)
+            value = self.timed(limit, lambda: encode(function(*args, **kwargs)))
+        except TimeLimit:
+            self.reply({"ev": "timeout"})
+        except WireError as exc:
+            self.reply({"ev": "unsupported", "type": str(exc)[:300]})
+        except BaseException as exc:  # noqa: BLE001 - reported to the grader as data
+            try:
+                message = str(exc)[:2000]
+            except BaseException:  # noqa: BLE001 - a str() that raises
+                message = "(its message could not be shown)"
+            self.reply({"ev": "error", "type": type(exc).__name__[:100],
+                        "builtin": _builtin_base(exc), "message": message,
+                        "traceback": _student_traceback(exc)})
+        else:
+            try:
+                self.reply({"ev": "result", "value": value})
+            except WireError:
+                self.reply({"ev": "unsupported", "type": TOO_LARGE})
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = read_frame(self.requests)
+            except TimeLimit:
+                continue
+            if request is None:
+                return
+            if request.get("op") == "load":
+                self.load(request["cells"], request["cell_limit"])
+            elif request.get("op") == "call":
+                self.call(request["name"], request["args"], request["kwargs"], request["limit"])
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    for path in config.get("path", []):
+        sys.path.append(path)
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    output = os.open(config.get("output", os.devnull), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(null)
+    os.close(output)
+    import numpy  # noqa: F401 - imported before the limits, as every notebook needs it
+
+    signal.signal(signal.SIGALRM, _on_alarm)
+    _limit_resources(config)
+    if config.get("seccomp") and not _deny_new_processes():
+        write_frame(replies, {"ev": "fatal", "message": "could not install the seccomp filter"})
+        return
+    write_frame(replies, {"ev": "ready"})
+    Worker(requests, replies).serve()
+
+
+if __name__ == "__main__":
+    main()
