@@ -5,6 +5,7 @@ The hostile submissions are in ``test_grading_hostile.py``."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -95,6 +96,24 @@ def test_anything_but_plain_data_is_refused_with_its_type(value, named):
 def test_the_decoder_refuses_anything_it_did_not_write(tree):
     with pytest.raises(wire.WireError):
         wire.decode(tree)
+
+
+def test_numpy_functions_reach_the_worker_by_name_and_only_from_the_grader():
+    # A graded test may hand a student's gradient checker np.square or partial(np.max, axis=1).
+    for function in (np.square, functools.partial(np.max, axis=1)):
+        rebuilt = wire.decode(wire.encode(function, strict=False), functions=True)
+        x = np.arange(6.0).reshape(2, 3)
+        np.testing.assert_array_equal(rebuilt(x), function(x))
+    with pytest.raises(wire.WireError, match="ufunc"):
+        wire.encode(np.square)  # a student's answer is never a function
+    with pytest.raises(wire.WireError):
+        wire.decode({"__numpy__": "square"})  # nor is anything the grader decodes
+    for tree in ({"__numpy__": "__import__"}, {"__numpy__": "os"}, {"__numpy__": "random"},
+                 {"__partial__": [{"__numpy__": "max"}, [], {"__dict__": []}]}):
+        with pytest.raises(wire.WireError):
+            wire.decode(tree, functions=True)
+    with pytest.raises(wire.WireError):
+        wire.encode(lambda v: v, strict=False)
 
 
 def test_an_object_array_in_npy_form_is_refused_not_unpickled():
