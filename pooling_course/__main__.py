@@ -1,4 +1,4 @@
-"""Command line: ``python -m pooling_course check|grade``."""
+"""Command line: ``python -m pooling_course check|grade|bench``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ def main(argv: list[str] | None = None) -> int:
                                            "<student>_<exercise>.ipynb files")
     grade.add_argument("--out", default="grades.csv", help="CSV to write (default: grades.csv)")
 
+    bench = commands.add_parser("bench", help="time the pooling kernels against torch's")
+    from . import bench as benchmark
+
+    benchmark.add_arguments(bench)
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return benchmark.command(args)
     try:
         if args.command == "check":
             result = grading.check(args.exercise, args.notebook)

@@ -145,7 +145,12 @@ def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list, low: np.g
             np.not_equal(src, src, out=isnan[write])
             np.logical_or(m, isnan[write], out=m)
         np.maximum(*((dst, src) if swap else (src, dst)), out=dst)
-        np.add(code[read] if code.shape == x.shape else code, a * size, out=c)
-        np.multiply(c, m, out=c)
+        if code.shape != x.shape:  # the first axis reduced: every code so far is 0
+            if a == 0:
+                continue  # a candidate 0 never beats the start code
+            np.multiply(m, a * size, out=c)
+        else:
+            np.add(code[read], a * size, out=c)
+            np.multiply(c, m, out=c)
         np.maximum(best[write], c, out=best[write])
     return values, best

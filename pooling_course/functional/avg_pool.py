@@ -131,6 +131,7 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
     acc = _accumulator(planes.dtype)
     out = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     regions = _runs(planes.shape[1:], k, s, p, out_shape)
+    divisor_f = divisor.astype(acc) if acc.kind == "f" else None
     for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
         x = planes[block].astype(acc, copy=False)
         total = np.zeros((x.shape[0], *out_shape), dtype=acc)
@@ -138,7 +139,10 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
             for write, read in regions:
                 view = total[write]
                 np.add(view, x[read], out=view)
-            out[block] = _divide(total, divisor)
+            if total.dtype == out.dtype and total.dtype.kind == "f":
+                np.divide(total, divisor_f, out=out[block])
+            else:
+                out[block] = _divide(total, divisor)
     return restore(out, lead)
 
 

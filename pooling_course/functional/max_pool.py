@@ -119,6 +119,10 @@ def _backward(
         _, code = max_pool_block(planes[block], plan, low, True)
         g, target = grad[block], result[block]
         hit = np.empty(code.shape, dtype=bool)
+        # ``g * hit`` is g or +-0, and adding +-0 changes nothing, unless g holds inf or NaN
+        # (inf * 0 is NaN): then the slower masked add.
+        finite = bool(np.isfinite(g).all())
+        share = np.empty(g.shape, dtype=g.dtype)
         with np.errstate(invalid="ignore", over="ignore"):
             for combo in reversed(list(itertools.product(*runs))):
                 number = 0
@@ -130,7 +134,11 @@ def _backward(
                 h = hit[write]
                 np.equal(code[write], number, out=h)
                 view = target[read]
-                np.add(view, g[write], out=view, where=h)
+                if finite:
+                    np.multiply(g[write], h, out=share[write])
+                    np.add(view, share[write], out=view)
+                else:
+                    np.add(view, g[write], out=view, where=h)
     return result.reshape(input.shape)
 
 
