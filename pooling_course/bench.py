@@ -1,7 +1,9 @@
 """``python -m pooling_course bench``: the package's pooling kernels against PyTorch's.
 
 Every case runs ours and torch's side by side in one process, alternating, on one thread
-each (``torch.set_num_threads(1)``; NumPy's pooling is single-threaded), and reports medians.
+each (``torch.set_num_threads(1)``; NumPy's pooling is single-threaded), and reports medians
+of the CPU time each call takes (``time.process_time``: on a shared machine, wall-clock time
+also counts the time other processes hold the core).
 Speed is measured here and never asserted in a test: timings depend on the machine and on
 whatever else runs on it, ratios measured in the same run much less.
 
@@ -114,18 +116,18 @@ HEADER = ["op", "shape", "params", "dtype", "ours ms", "torch ms", "ours/torch",
 
 def side_by_side(ours: Callable[[], object], theirs: Callable[[], object],
                  repeats: int) -> tuple[float, float]:
-    """Median seconds of ``ours()`` and ``theirs()``, called alternately ``repeats`` times
-    each after one warm-up call, so that both see the same state of a busy machine."""
+    """Median CPU seconds of ``ours()`` and ``theirs()``, called alternately ``repeats``
+    times each after one warm-up call, so that both see the same state of a busy machine."""
     ours()
     theirs()
     a, b = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         ours()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        a.append(time.process_time() - t)
+        t = time.process_time()
         theirs()
-        b.append(time.perf_counter() - t)
+        b.append(time.process_time() - t)
     return statistics.median(a), statistics.median(b)
 
 
@@ -136,9 +138,9 @@ def copy_bandwidth(nbytes: int, repeats: int = 7) -> float:
     dst = np.empty_like(src)
     times = []
     for _ in range(repeats + 1):
-        t = time.perf_counter()
+        t = time.process_time()
         np.copyto(dst, src)
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return 2 * src.nbytes / statistics.median(times[1:])
 
 
