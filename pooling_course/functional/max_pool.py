@@ -19,8 +19,6 @@ Torch's rules, all reproduced here:
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from ..forward import _prepare, _window, max_pool2d_loop, pool_output_shape
@@ -36,7 +34,7 @@ from ._core import (
     restore,
     window_params,
 )
-from ._kernels import MaxPlan, blocks, max_pool_block, offset_runs
+from ._kernels import MaxPlan, blocks, max_pool_block
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -63,24 +61,13 @@ def _max_pool(
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
     plan = MaxPlan(spatial, k, s, p, d, out_shape)
-    # Index of a window's element = index of the window's start + that of its kernel position.
-    steps = np.cumprod((1, *spatial[:0:-1]))[::-1]
-    starts = [axis_grid(np.arange(o) * si - pi, axis, ndim)
-              for axis, (o, si, pi) in enumerate(zip(out_shape, s, p, strict=True))]
-    base = sum(start * step for start, step in zip(starts, steps, strict=True))
-    table = sum(np.arange(ki).reshape([-1 if j == axis else 1 for j in range(ndim)]) * di * step
-                for axis, (ki, di, step) in enumerate(zip(k, d, steps, strict=True))).ravel()
+    base, table = _index_table(spatial, k, s, p, d, out_shape)
     low = lowest(planes.dtype)
     for block in blocks(planes.shape[0], int(np.prod(spatial))):
         values[block], code = max_pool_block(planes[block], plan, low, with_indices)
         if with_indices:
             np.add(base, table[code], out=indices[block])
-    has_real = True
-    for axis in range(ndim):
-        start = axis_grid(np.arange(out_shape[axis]) * s[axis] - p[axis], axis, ndim)
-        # The first grid position at or after 0 must lie inside the input and the window.
-        first = start + (-np.minimum(start, 0) + d[axis] - 1) // d[axis] * d[axis]
-        has_real = has_real & (first < spatial[axis]) & (first <= start + (k[axis] - 1) * d[axis])
+    has_real = _has_real(spatial, k, s, p, d, out_shape)
     return values, indices, lead, np.broadcast_to(has_real, values.shape)
 
 
@@ -94,14 +81,14 @@ def _backward(
     grad_output: np.ndarray, input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
     stride: IntOrTuple | None, padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool,
 ) -> np.ndarray:
-    """Each window's gradient goes to its maximum: for every kernel offset, one strided add
-    of the gradients of the windows whose maximum sits at that offset (no scatter).
+    """Each window's gradient goes to its maximum: ``grad[index] += grad_output``.
 
-    Offsets run in reverse row-major order, so each input element receives its windows'
-    gradients in increasing window order, the order of torch's sequential ``+=``. A window
-    with no real element has nowhere to send its gradient (torch writes it out of the plane's
-    bounds, into a neighbouring plane or past the buffer): it lies in no offset's run, and
-    is dropped.
+    The indices come from the same blocked kernel as the forward pass, as flat positions in
+    the whole input, and ``np.add.at`` on a flat array (NumPy's fast path for it) adds them
+    one after another in window order, the order of torch's sequential ``+=``: sums of
+    gradients that meet in one element round as torch's do. A window with no real element
+    has nowhere to send its gradient (torch writes it out of the plane's bounds, into a
+    neighbouring plane or past the buffer): we drop it.
     """
     check_dtype(np.asarray(input).dtype, op, FLOATS)
     planes, lead = as_planes(input, ndim, op, FLOATS)
@@ -110,36 +97,51 @@ def _backward(
     out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
     grad = check_grad_output(grad_output, (*lead, *out_shape), op)
     grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], *out_shape)
-    result = np.zeros(planes.shape, dtype=planes.dtype)
-    runs = [offset_runs(n, ki, si, pi, di, o)
-            for n, ki, si, pi, di, o in zip(spatial, k, s, p, d, out_shape, strict=True)]
+    result = np.zeros(planes.size, dtype=planes.dtype)
     plan = MaxPlan(spatial, k, s, p, d, out_shape)
+    base, table = _index_table(spatial, k, s, p, d, out_shape)
+    has_real = _has_real(spatial, k, s, p, d, out_shape)
+    plane = int(np.prod(spatial))
     low = lowest(planes.dtype)
-    for block in blocks(planes.shape[0], int(np.prod(spatial))):
+    for block in blocks(planes.shape[0], plane):
         _, code = max_pool_block(planes[block], plan, low, True)
-        g, target = grad[block], result[block]
-        hit = np.empty(code.shape, dtype=bool)
-        # ``g * hit`` is g or +-0, and adding +-0 changes nothing, unless g holds inf or NaN
-        # (inf * 0 is NaN): then the slower masked add.
-        finite = bool(np.isfinite(g).all())
-        share = np.empty(g.shape, dtype=g.dtype)
+        index = table[code]
+        index += base
+        index += (np.arange(block.start, block.stop) * plane).reshape(-1, *[1] * ndim)
+        g = grad[block]
+        if not has_real.all():
+            index = np.where(has_real, index, 0)
+            g = np.where(has_real, g, 0)
         with np.errstate(invalid="ignore", over="ignore"):
-            for combo in reversed(list(itertools.product(*runs))):
-                number = 0
-                for axis, (a, *_) in enumerate(combo):
-                    number = number * k[axis] + a
-                write = (slice(None), *(slice(lo, hi) for _, lo, hi, _ in combo))
-                read = (slice(None), *(slice(st, st + (hi - lo - 1) * si + 1, si)
-                                       for (_, lo, hi, st), si in zip(combo, s, strict=True)))
-                h = hit[write]
-                np.equal(code[write], number, out=h)
-                view = target[read]
-                if finite:
-                    np.multiply(g[write], h, out=share[write])
-                    np.add(view, share[write], out=view)
-                else:
-                    np.add(view, g[write], out=view, where=h)
+            np.add.at(result, index.reshape(-1), g.reshape(-1))
     return result.reshape(input.shape)
+
+
+def _index_table(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+                 p: tuple[int, ...], d: tuple[int, ...],
+                 out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat index of a window's element = ``base[window] + table[kernel position]``."""
+    ndim = len(spatial)
+    steps = np.cumprod((1, *spatial[:0:-1]))[::-1]
+    base = sum(axis_grid(np.arange(o) * si - pi, axis, ndim) * step
+               for axis, (o, si, pi, step) in enumerate(zip(out_shape, s, p, steps,
+                                                            strict=True)))
+    table = sum(np.arange(ki).reshape([-1 if j == axis else 1 for j in range(ndim)]) * di * step
+                for axis, (ki, di, step) in enumerate(zip(k, d, steps, strict=True))).ravel()
+    return base, table.astype(np.int64)
+
+
+def _has_real(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+              p: tuple[int, ...], d: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+    """Windows with at least one real element, shape broadcastable to ``(B, *out)``."""
+    ndim = len(spatial)
+    has_real = np.ones((1,) * (ndim + 1), dtype=bool)
+    for axis in range(ndim):
+        start = axis_grid(np.arange(out_shape[axis]) * s[axis] - p[axis], axis, ndim)
+        # The first grid position at or after 0 must lie inside the input and the window.
+        first = start + (-np.minimum(start, 0) + d[axis] - 1) // d[axis] * d[axis]
+        has_real = has_real & (first < spatial[axis]) & (first <= start + (k[axis] - 1) * d[axis])
+    return has_real
 
 
 def max_pool1d(
