@@ -76,13 +76,17 @@ class MaxPlan:
                  p: tuple[int, ...], d: tuple[int, ...], out_shape: tuple[int, ...]):
         ndim = len(k)
         self.axes = []
-        first = np.zeros((1,) * (ndim + 1), dtype=np.int32)
+        # Codes are kernel positions: the smallest integer type that holds them moves the
+        # fewest bytes.
+        self.dtype = np.dtype(np.int8 if np.prod(k) <= 127 else np.int16
+                              if np.prod(k) <= 32767 else np.int32)
+        first = np.zeros((1,) * (ndim + 1), dtype=self.dtype)
         size = 1
         for axis in range(ndim - 1, -1, -1):
             grid = [1] * (ndim + 1)
             grid[axis + 1] = -1
             offsets = first_offsets(k[axis], s[axis], p[axis], d[axis], out_shape[axis])
-            first = (first + size * offsets.reshape(grid)).astype(np.int32)
+            first = (first + size * offsets.reshape(grid)).astype(self.dtype)
             runs = offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis],
                                out_shape[axis])
             self.axes.append((axis + 1, s[axis], out_shape[axis], runs, size, first))
@@ -92,12 +96,12 @@ class MaxPlan:
 def max_pool_block(x: np.ndarray, plan: MaxPlan, low: np.generic,
                    track: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Max pool one block of planes ``(b, *spatial)``: values ``(b, *out)`` and, with
-    ``track``, each window's winning position in the kernel, row-major (an int32 array).
+    ``track``, each window's winning position in the kernel, row-major (``plan.dtype``).
 
     Axes are reduced innermost first: the first maximum in row-major order is then the first
     row's first maximum, exactly the element torch's loop picks.
     """
-    code = np.zeros((1,) * x.ndim, dtype=np.int32) if track else None
+    code = np.zeros((1,) * x.ndim, dtype=plan.dtype) if track else None
     # NaN needs its own test (torch's rule lets a NaN replace a NaN); skip it without NaN.
     nan = track and np.issubdtype(x.dtype, np.floating) and bool(np.isnan(x.max()))
     for axis, s, out, runs, size, first in plan.axes:
@@ -130,11 +134,12 @@ def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list, low: np.g
     # torch's rule: replace when val > max or val is NaN. The window's final code is that of
     # the last replacement, and codes grow with the offset a, so it is the largest
     # ``take * (a * size + code)``: arithmetic, because masked copies are slow in NumPy.
-    best = np.empty(shape, dtype=np.int32)
+    best = np.empty(shape, dtype=first.dtype)
     best[...] = first
     take = np.empty(shape, dtype=bool)
     isnan = np.empty(shape, dtype=bool) if nan else None
-    candidate = np.empty(shape, dtype=np.int32)
+    candidate = np.empty(shape, dtype=first.dtype)
+    step = first.dtype.type
     for a, lo, hi, start in runs:
         read = _axis(x.ndim, axis, slice(start, start + (hi - lo - 1) * s + 1, s))
         write = _axis(x.ndim, axis, slice(lo, hi))
@@ -148,9 +153,9 @@ def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list, low: np.g
         if code.shape != x.shape:  # the first axis reduced: every code so far is 0
             if a == 0:
                 continue  # a candidate 0 never beats the start code
-            np.multiply(m, a * size, out=c)
+            np.multiply(m, step(a * size), out=c)
         else:
-            np.add(code[read], a * size, out=c)
+            np.add(code[read], step(a * size), out=c)
             np.multiply(c, m, out=c)
         np.maximum(best[write], c, out=best[write])
     return values, best
