@@ -261,8 +261,8 @@ def test_results_do_not_alias_the_input():
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1),
                                     dict(kernel_size=2, stride=1)])
 def test_max_backward_routes_inf_and_nan_gradients_only_to_the_maxima(kwargs):
-    """The fast backward multiplies gradients by a 0/1 mask, which would turn an infinite
-    gradient into NaN everywhere else; it must fall back to a masked add, as torch routes."""
+    """Infinite and NaN gradients reach only their windows' maxima (a kernel that masked
+    gradients by multiplying with 0/1 would spread NaN, inf * 0, everywhere else)."""
     x = make_input(5, (2, 3, 7, 8), np.float32, "random")
     g = make_input(6, PF.max_pool2d(x, **kwargs).shape, np.float32, "random")
     g[0, 0, 0, 0], g[1, 2, -1, -1], g[0, 1, 1, 1] = np.inf, -np.inf, np.nan
