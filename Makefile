@@ -7,7 +7,7 @@ BOOK := $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: setup book serve test pytest nbval lint clean chromium browser bubblewrap
+.PHONY: setup book serve test pytest nbval lint clean chromium browser bubblewrap bench
 
 setup: $(STAMP)
 
@@ -68,6 +68,10 @@ browser: book chromium
 	$(PY) -m pytest tests/browser -p no:cacheprovider
 
 test: lint pytest nbval book browser
+
+# Our kernels against torch's, side by side, one thread each (a few minutes; never a test).
+bench: $(STAMP)
+	$(PY) -m pooling_course bench
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""Command line: ``python -m pooling_course check|grade``."""
+"""Command line: ``python -m pooling_course check|grade|bench``."""
 
 from __future__ import annotations
 
@@ -42,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
                        help="notebooks graded at once (default: one per core)")
     _add_grading_options(grade)
 
+    bench = commands.add_parser("bench", help="time the pooling kernels against torch's")
+    from . import bench as benchmark
+
+    benchmark.add_arguments(bench)
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return benchmark.command(args)
     options = {"seed": args.grade_seed, "hidden": args.hidden,
                "limits": grading.Limits(test_s=args.time_limit), "unsandboxed": args.unsandboxed}
     if args.unsandboxed:

@@ -119,3 +119,24 @@ def test_empty_channels_and_outputs():
     assert_same(*run_both("adaptive_max_pool2d", (np.zeros((1, 1, 4, 4)), 0),
                           {"return_indices": True}))
     assert_same(*run_both("adaptive_avg_pool3d", (np.zeros((0, 1, 4, 4, 4)), 2), {}))
+
+
+@pytest.mark.parametrize("size", [(5,), [5], (0,)])
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_1d_output_size_may_be_a_one_int_tuple_or_list(op, size):
+    """torch's 1d adaptive pools take ``(5,)`` or ``[5]`` as well as ``5``; so do ours, and
+    their backward too."""
+    x = make_input(7, (2, 3, 11), np.float32, "special")
+    name = f"adaptive_{op}_pool1d"
+    assert_same(*run_both(name, (x, size), {}))
+    if size[0] == 0:
+        return  # the backward of an empty output is refused (see _check_backward_grad)
+    out = getattr(PF, name)(x, size)
+    g = make_input(8, out.shape, np.float32, "random")
+    assert_same(getattr(PF, name + "_backward")(g, x, size), torch_grad(name, x, g, (size,)))
+
+
+@pytest.mark.parametrize("size", [(5, 5), (), (None,), [None]])
+def test_1d_output_size_refuses_what_torch_refuses(size):
+    assert run_both("adaptive_avg_pool1d", (np.zeros((1, 4), np.float32), size), {}) is None
+    assert run_both("adaptive_max_pool1d", (np.zeros((1, 4), np.float32), size), {}) is None

@@ -256,3 +256,30 @@ def test_results_do_not_alias_the_input():
     out[...] = -1
     assert x[0, 0, 0] == 0
     assert torch.equal(F.max_pool2d(torch.from_numpy(x), 1), torch.from_numpy(x))
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1),
+                                    dict(kernel_size=2, stride=1)])
+def test_max_backward_routes_inf_and_nan_gradients_only_to_the_maxima(kwargs):
+    """Infinite and NaN gradients reach only their windows' maxima (a kernel that masked
+    gradients by multiplying with 0/1 would spread NaN, inf * 0, everywhere else)."""
+    x = make_input(5, (2, 3, 7, 8), np.float32, "random")
+    g = make_input(6, PF.max_pool2d(x, **kwargs).shape, np.float32, "random")
+    g[0, 0, 0, 0], g[1, 2, -1, -1], g[0, 1, 1, 1] = np.inf, -np.inf, np.nan
+    assert_same(PF.max_pool2d_backward(g, x, **kwargs), torch_grad("max_pool2d", x, g,
+                                                                   kwargs=kwargs))
+
+
+def test_kernels_allocate_no_k2_temporary():
+    """Forward max and average pooling allocate at most about the output again (tracemalloc
+    sees NumPy's buffers): no (…, k*k) copy of the windows, no padded copy of the input."""
+    import tracemalloc
+
+    x = make_input(9, (16, 16, 64, 64), np.float32, "random")  # several blocks of planes
+    for f, kwargs in [(PF.max_pool2d, dict(kernel_size=3, stride=1, padding=1)),
+                      (PF.avg_pool2d, dict(kernel_size=3, stride=1, padding=1))]:
+        tracemalloc.start()
+        out = f(x, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak - out.nbytes <= out.nbytes, (f.__name__, peak / out.nbytes)

@@ -181,3 +181,15 @@ def test_fractional_loop_matches_vectorised(data):
 def test_fractional_refusals_name_the_parameter(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_max_unpool_backward_of_an_empty_batch_is_an_empty_gradient(ndim):
+    """A zero-size batch: torch returns an empty gradient (this used to fail to reshape)."""
+    x = np.zeros((0, 2, *(4,) * ndim), np.float32)
+    values, indices = getattr(PF, f"max_pool{ndim}d")(x, 2, return_indices=True)
+    up = getattr(PF, f"max_unpool{ndim}d")(values, indices, 2)
+    g = np.zeros(up.shape, np.float32)
+    ours = getattr(PF, f"max_unpool{ndim}d_backward")(g, values, indices, 2)
+    assert_same(ours, torch_grad(f"max_unpool{ndim}d", values, g, (indices,), {"kernel_size": 2}))
+    assert ours.shape == values.shape == (0, 2, *(2,) * ndim)

@@ -64,6 +64,12 @@ def _output_shape(output_size: OutputSize, spatial: tuple[int, ...], op: str) ->
     ndim = len(spatial)
     if _is_int(output_size):
         sizes = (int(output_size),) * ndim
+    elif (ndim == 1 and isinstance(output_size, Sequence) and not isinstance(output_size, str)
+          and all(_is_int(v) for v in output_size)):
+        # torch's 1d versions take a one-int tuple or list too (but not None in it).
+        if len(output_size) != 1:
+            raise ValueError(f"{op}: output_size must have 1 entry, got {output_size!r}")
+        sizes = (int(output_size[0]),)
     elif (ndim > 1 and isinstance(output_size, Sequence) and not isinstance(output_size, str)
           and all(v is None or _is_int(v) for v in output_size)):
         if len(output_size) != ndim:
@@ -71,7 +77,8 @@ def _output_shape(output_size: OutputSize, spatial: tuple[int, ...], op: str) ->
         sizes = tuple(n if v is None else int(v) for v, n in zip(output_size, spatial,
                                                                  strict=True))
     else:
-        allowed = "an int" if ndim == 1 else f"an int or a tuple of {ndim} ints or None"
+        allowed = ("an int or a tuple of one int" if ndim == 1
+                   else f"an int or a tuple of {ndim} ints or None")
         raise TypeError(f"{op}: output_size must be {allowed}, got {output_size!r}")
     if any(v < 0 for v in sizes):
         raise ValueError(f"{op}: output_size must be non-negative, got {sizes}")
@@ -145,13 +152,13 @@ def _adaptive_avg(input: np.ndarray, ndim: int, op: str, output_size: OutputSize
 
 
 def adaptive_max_pool1d(
-    input: np.ndarray, output_size: int, return_indices: bool = False,
+    input: np.ndarray, output_size: int | Sequence[int], return_indices: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """1d adaptive max pooling, equal to ``torch.nn.functional.adaptive_max_pool1d``.
 
     Args:
         input: ``(N, C, L)`` or ``(C, L)``, float16/32/64.
-        output_size: ``L_out``, a non-negative int.
+        output_size: ``L_out``, a non-negative int (or a tuple or list of one int).
         return_indices: also return the int64 position of each maximum within its row.
 
     Shape: ``(N, C, L_out)`` or ``(C, L_out)``. Windows: see the module docstring.
@@ -194,7 +201,7 @@ def adaptive_max_pool3d(
     return (out, restore(indices, lead)) if return_indices else out
 
 
-def adaptive_avg_pool1d(input: np.ndarray, output_size: int) -> np.ndarray:
+def adaptive_avg_pool1d(input: np.ndarray, output_size: int | Sequence[int]) -> np.ndarray:
     """1d adaptive average pooling, equal to ``torch.nn.functional.adaptive_avg_pool1d``.
 
     >>> adaptive_avg_pool1d(np.array([[1.0, 2.0, 3.0, 4.0, 5.0]]), 3)
@@ -273,7 +280,7 @@ def _avg_backward(grad_output: np.ndarray, input: np.ndarray, ndim: int, op: str
 
 
 def adaptive_max_pool1d_backward(grad_output: np.ndarray, input: np.ndarray,
-                                 output_size: int) -> np.ndarray:
+                                 output_size: int | Sequence[int]) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool1d`: each gradient goes to its window's argmax.
 
     >>> adaptive_max_pool1d_backward(np.ones((1, 3)), np.array([[1.0, 5.0, 2.0, 4.0, 3.0]]), 3)
@@ -295,7 +302,7 @@ def adaptive_max_pool3d_backward(grad_output: np.ndarray, input: np.ndarray,
 
 
 def adaptive_avg_pool1d_backward(grad_output: np.ndarray, input: np.ndarray,
-                                 output_size: int) -> np.ndarray:
+                                 output_size: int | Sequence[int]) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool1d`: each window shares its gradient equally.
 
     >>> adaptive_avg_pool1d_backward(np.ones((1, 2)), np.zeros((1, 3)), 2)

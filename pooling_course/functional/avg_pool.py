@@ -20,10 +20,10 @@ Torch's rules, all reproduced here:
 
 from __future__ import annotations
 
+import itertools
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..forward import avg_pool2d_loop, pool_output_shape
 from ._core import (
@@ -33,9 +33,9 @@ from ._core import (
     check_dtype,
     check_grad_output,
     restore,
-    sliding_windows,
     window_params,
 )
+from ._kernels import blocks, offset_runs
 
 __all__ = [
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -103,22 +103,46 @@ def _accumulator(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float16 else dtype
 
 
+def _runs(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+          p: tuple[int, ...], out_shape: tuple[int, ...]) -> list[tuple[tuple, tuple]]:
+    """For each kernel offset that reads the input, in row-major order: the output region
+    ``write`` whose windows hold a real element there, and the strided input region ``read``
+    those elements fill. Padding is never read: torch's sums skip it."""
+    per_axis = [offset_runs(n, ki, si, pi, 1, o)
+                for n, ki, si, pi, o in zip(spatial, k, s, p, out_shape, strict=True)]
+    regions = []
+    for combo in itertools.product(*per_axis):
+        write = (slice(None), *(slice(lo, hi) for _, lo, hi, _ in combo))
+        read = (slice(None), *(slice(st, st + (hi - lo - 1) * si + 1, si)
+                               for (_, lo, hi, st), si in zip(combo, s, strict=True)))
+        regions.append((write, read))
+    return regions
+
+
 def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
               stride: IntOrTuple | None, padding: IntOrTuple, ceil_mode: bool,
               count_include_pad: bool, divisor_override: int | None) -> np.ndarray:
+    """Blocks of planes; for each kernel offset in row-major order one strided ``+=`` of the
+    input elements at that offset into the windows' running sums. Every window's sum is then
+    accumulated in exactly torch's order, so float results agree to the last bit."""
     planes, lead, (k, s, p), out_shape, divisor = _geometry(
         input, ndim, op, kernel_size, stride, padding, ceil_mode, count_include_pad,
         divisor_override)
     acc = _accumulator(planes.dtype)
-    windows = sliding_windows(planes.astype(acc, copy=False), k, s, p, (1,) * ndim, out_shape,
-                              fill=0)
-    total = np.zeros(windows.shape[:ndim + 1], dtype=acc)
-    # One vectorised add per kernel offset, offsets in row-major order: every window's sum
-    # is then accumulated in exactly torch's order, so float results agree to the last bit.
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-        for offset in np.ndindex(*k):
-            total += windows[(Ellipsis, *offset)]
-        out = _divide(total, divisor).astype(planes.dtype, copy=False)
+    out = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
+    regions = _runs(planes.shape[1:], k, s, p, out_shape)
+    divisor_f = divisor.astype(acc) if acc.kind == "f" else None
+    for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
+        x = planes[block].astype(acc, copy=False)
+        total = np.zeros((x.shape[0], *out_shape), dtype=acc)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
+            for write, read in regions:
+                view = total[write]
+                np.add(view, x[read], out=view)
+            if total.dtype == out.dtype and total.dtype.kind == "f":
+                np.divide(total, divisor_f, out=out[block])
+            else:
+                out[block] = _divide(total, divisor)
     return restore(out, lead)
 
 
@@ -126,30 +150,26 @@ def _avg_pool_backward(grad_output: np.ndarray, input: np.ndarray, ndim: int, op
                        kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
                        ceil_mode: bool, count_include_pad: bool,
                        divisor_override: int | None) -> np.ndarray:
+    """Each window's ``grad_output / divisor`` added to its real elements: one strided ``+=``
+    per kernel offset, offsets in reverse row-major order, so that each input element
+    receives its windows' shares in increasing window order, as torch's loop adds them."""
     planes, lead, (k, s, p), out_shape, divisor = _geometry(
         input, ndim, op, kernel_size, stride, padding, ceil_mode, count_include_pad,
         divisor_override)
     check_dtype(planes.dtype, op, (np.float16, np.float32, np.float64))
     grad = check_grad_output(grad_output, (*lead, *out_shape), op)
     grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], *out_shape)
-    delta = grad / divisor.astype(planes.dtype)
-    spatial = planes.shape[1:]
-    right = [max(0, (o - 1) * si + ki - pi - n)
-             for n, ki, si, pi, o in zip(spatial, k, s, p, out_shape, strict=True)]
-    buffer = np.zeros((planes.shape[0], *(n + pi + r for n, pi, r in zip(spatial, p, right,
-                                                                          strict=True))),
-                      dtype=planes.dtype)
-    steps = buffer.strides[1:]
-    windows = as_strided(buffer, (planes.shape[0], *out_shape, *k),
-                         (buffer.strides[0], *(t * si for t, si in zip(steps, s, strict=True)),
-                          *steps))
-    # Offsets in reverse row-major order visit, for each input element, the windows that
-    # hold it in increasing window order: the additions round exactly as torch's loop does.
-    with np.errstate(invalid="ignore", over="ignore"):
-        for offset in reversed(list(np.ndindex(*k))):
-            windows[(Ellipsis, *offset)] += delta
-    inside = tuple(slice(pi, pi + n) for pi, n in zip(p, spatial, strict=True))
-    return buffer[(slice(None), *inside)].reshape(input.shape)
+    divisor = divisor.astype(planes.dtype)
+    result = np.zeros(planes.shape, dtype=planes.dtype)
+    regions = _runs(planes.shape[1:], k, s, p, out_shape)[::-1]
+    for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
+        delta = grad[block] / divisor
+        target = result[block]
+        with np.errstate(invalid="ignore", over="ignore"):
+            for write, read in regions:
+                view = target[read]
+                np.add(view, delta[write], out=view)
+    return result.reshape(input.shape)
 
 
 def avg_pool1d(

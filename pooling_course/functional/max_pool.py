@@ -31,13 +31,11 @@ from ._core import (
     axis_grid,
     check_dtype,
     check_grad_output,
-    flat_index,
     lowest,
     restore,
-    scatter_add,
-    sliding_windows,
     window_params,
 )
+from ._kernels import MaxPlan, blocks, max_pool_block
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -49,43 +47,32 @@ __all__ = [
 def _max_pool(
     input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
     stride: IntOrTuple | None, padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool,
-    dtypes: tuple[type, ...] = FLOATS + INTS,
-) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
-    """Shared N-d kernel: returns planes' values ``(B, *out)``, indices, lead shape and a mask
-    of the windows that hold at least one real element."""
+    dtypes: tuple[type, ...] = FLOATS + INTS, with_indices: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...], np.ndarray]:
+    """Shared N-d kernel: returns planes' values ``(B, *out)``, indices (``None`` unless
+    ``with_indices``), lead shape and a mask of the windows that hold a real element.
+
+    It runs on blocks of planes (:mod:`._kernels`): each spatial axis is reduced in turn, one
+    kernel offset at a time, reading the input through strided slices that skip the padding.
+    """
     planes, lead = as_planes(input, ndim, op, dtypes)
     k, s, p, d = window_params(ndim, kernel_size, stride, padding, dilation)
     spatial = planes.shape[1:]
     out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
-    windows = sliding_windows(planes, k, s, p, d, out_shape, fill=lowest(planes.dtype))
-    flat = windows.reshape(*windows.shape[:ndim + 1], int(np.prod(k)))
-    pos = np.argmax(flat, axis=-1)
-    if np.issubdtype(flat.dtype, np.floating):
-        nan = np.isnan(flat)
-        last_nan = flat.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
-        pos = np.where(nan.any(axis=-1), last_nan, pos)
-    values = np.take_along_axis(flat, pos[..., None], axis=-1)[..., 0]
-
-    offsets = np.unravel_index(pos, k)
-    coords, firsts, valid, has_real = [], [], True, True
-    for axis in range(ndim):
-        start = axis_grid(np.arange(out_shape[axis]) * s[axis] - p[axis], axis, ndim)
-        coord = start + offsets[axis] * d[axis]
-        # The first grid position at or after 0: where torch's loop starts and what it
-        # reports when no real element beats its initial -inf.
-        first = start + (-np.minimum(start, 0) + d[axis] - 1) // d[axis] * d[axis]
-        valid = valid & (coord >= 0) & (coord < spatial[axis])
-        has_real = has_real & (first < spatial[axis]) & (first <= start + (k[axis] - 1) * d[axis])
-        coords.append(coord)
-        firsts.append(first)
-    # The argmax lands on padding only when every real element equals the padding value
-    # (-inf or the integer minimum); torch then keeps its initial index, the first position.
-    coords = [np.where(valid, c, f) for c, f in zip(coords, firsts, strict=True)]
-    indices = flat_index(coords, spatial)
+    values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
+    indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
+    plan = MaxPlan(spatial, k, s, p, d, out_shape)
+    base, table = _index_table(spatial, k, s, p, d, out_shape)
+    low = lowest(planes.dtype)
+    for block in blocks(planes.shape[0], int(np.prod(spatial))):
+        values[block], code = max_pool_block(planes[block], plan, low, with_indices)
+        if with_indices:
+            np.add(base, table[code], out=indices[block])
+    has_real = _has_real(spatial, k, s, p, d, out_shape)
     return values, indices, lead, np.broadcast_to(has_real, values.shape)
 
 
-def _forward(values: np.ndarray, indices: np.ndarray, lead: tuple[int, ...],
+def _forward(values: np.ndarray, indices: np.ndarray | None, lead: tuple[int, ...],
              return_indices: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     out = restore(values, lead)
     return (out, restore(indices, lead)) if return_indices else out
@@ -95,16 +82,67 @@ def _backward(
     grad_output: np.ndarray, input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
     stride: IntOrTuple | None, padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool,
 ) -> np.ndarray:
+    """Each window's gradient goes to its maximum: ``grad[index] += grad_output``.
+
+    The indices come from the same blocked kernel as the forward pass, as flat positions in
+    the whole input, and ``np.add.at`` on a flat array (NumPy's fast path for it) adds them
+    one after another in window order, the order of torch's sequential ``+=``: sums of
+    gradients that meet in one element round as torch's do. A window with no real element
+    has nowhere to send its gradient (torch writes it out of the plane's bounds, into a
+    neighbouring plane or past the buffer): we drop it.
+    """
     check_dtype(np.asarray(input).dtype, op, FLOATS)
-    values, indices, lead, has_real = _max_pool(input, ndim, op, kernel_size, stride, padding,
-                                                dilation, ceil_mode)
-    grad = check_grad_output(grad_output, restore(values, lead).shape, op)
-    grad = grad.astype(input.dtype, copy=False).reshape(values.shape)
-    planes = np.zeros((values.shape[0], int(np.prod(input.shape[-ndim:]))), dtype=input.dtype)
-    # A window with no real element has nowhere to send its gradient (torch writes it out of
-    # the plane's bounds, into a neighbouring plane or past the buffer): we drop it.
-    scatter_add(planes, np.where(has_real, indices, 0), np.where(has_real, grad, 0))
-    return planes.reshape(input.shape)
+    planes, lead = as_planes(input, ndim, op, FLOATS)
+    k, s, p, d = window_params(ndim, kernel_size, stride, padding, dilation)
+    spatial = planes.shape[1:]
+    out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
+    grad = check_grad_output(grad_output, (*lead, *out_shape), op)
+    grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], *out_shape)
+    result = np.zeros(planes.size, dtype=planes.dtype)
+    plan = MaxPlan(spatial, k, s, p, d, out_shape)
+    base, table = _index_table(spatial, k, s, p, d, out_shape)
+    has_real = _has_real(spatial, k, s, p, d, out_shape)
+    plane = int(np.prod(spatial))
+    low = lowest(planes.dtype)
+    for block in blocks(planes.shape[0], plane):
+        _, code = max_pool_block(planes[block], plan, low, True)
+        index = table[code]
+        index += base
+        index += (np.arange(block.start, block.stop) * plane).reshape(-1, *[1] * ndim)
+        g = grad[block]
+        if not has_real.all():
+            index = np.where(has_real, index, 0)
+            g = np.where(has_real, g, 0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.add.at(result, index.reshape(-1), g.reshape(-1))
+    return result.reshape(input.shape)
+
+
+def _index_table(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+                 p: tuple[int, ...], d: tuple[int, ...],
+                 out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat index of a window's element = ``base[window] + table[kernel position]``."""
+    ndim = len(spatial)
+    steps = np.cumprod((1, *spatial[:0:-1]))[::-1]
+    base = sum(axis_grid(np.arange(o) * si - pi, axis, ndim) * step
+               for axis, (o, si, pi, step) in enumerate(zip(out_shape, s, p, steps,
+                                                            strict=True)))
+    table = sum(np.arange(ki).reshape([-1 if j == axis else 1 for j in range(ndim)]) * di * step
+                for axis, (ki, di, step) in enumerate(zip(k, d, steps, strict=True))).ravel()
+    return base, table.astype(np.int64)
+
+
+def _has_real(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+              p: tuple[int, ...], d: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+    """Windows with at least one real element, shape broadcastable to ``(B, *out)``."""
+    ndim = len(spatial)
+    has_real = np.ones((1,) * (ndim + 1), dtype=bool)
+    for axis in range(ndim):
+        start = axis_grid(np.arange(out_shape[axis]) * s[axis] - p[axis], axis, ndim)
+        # The first grid position at or after 0 must lie inside the input and the window.
+        first = start + (-np.minimum(start, 0) + d[axis] - 1) // d[axis] * d[axis]
+        has_real = has_real & (first < spatial[axis]) & (first <= start + (k[axis] - 1) * d[axis])
+    return has_real
 
 
 def max_pool1d(
@@ -144,7 +182,7 @@ def max_pool1d(
     if not return_indices:
         check_dtype(planes_dtype, "max_pool1d", FLOATS)
     values, indices, lead, _ = _max_pool(input, 1, "max_pool1d", kernel_size, stride, padding,
-                                         dilation, ceil_mode)
+                                         dilation, ceil_mode, with_indices=return_indices)
     return _forward(values, indices, lead, return_indices)
 
 
@@ -184,7 +222,7 @@ def max_pool2d(
             [13, 15]]])
     """
     values, indices, lead, _ = _max_pool(input, 2, "max_pool2d", kernel_size, stride, padding,
-                                         dilation, ceil_mode)
+                                         dilation, ceil_mode, with_indices=return_indices)
     return _forward(values, indices, lead, return_indices)
 
 
@@ -206,7 +244,7 @@ def max_pool3d(
     (array([[[[7.]]]]), array([[[[7]]]]))
     """
     values, indices, lead, _ = _max_pool(input, 3, "max_pool3d", kernel_size, stride, padding,
-                                         dilation, ceil_mode)
+                                         dilation, ceil_mode, with_indices=return_indices)
     return _forward(values, indices, lead, return_indices)
 
 

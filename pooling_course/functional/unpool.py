@@ -155,8 +155,9 @@ def _unpool_backward(grad_output: np.ndarray, input: np.ndarray, indices: np.nda
     planes, lead, flat_indices, sizes = _geometry(input, indices, ndim, op, kernel_size, stride,
                                                   padding, output_size)
     grad = check_grad_output(grad_output, (*lead, *sizes), op)
-    grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], -1)
-    if grad.shape[1] == 0:
+    # An explicit plane size: reshape(B, -1) cannot infer it when the batch B is 0.
+    grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], int(np.prod(sizes)))
+    if grad.shape[1] == 0 or grad.shape[0] == 0:
         return np.zeros(input.shape, dtype=planes.dtype)
     return np.take_along_axis(grad, flat_indices, axis=1).reshape(input.shape)
 

@@ -1,0 +1,281 @@
+"""``python -m pooling_course bench``: the package's pooling kernels against PyTorch's.
+
+Every case runs ours and torch's side by side in one process, alternating, on one thread
+each (``torch.set_num_threads(1)``; NumPy's pooling is single-threaded), and reports medians
+of the CPU time each call takes (``time.process_time``: on a shared machine, wall-clock time
+also counts the time other processes hold the core).
+Speed is measured here and never asserted in a test: timings depend on the machine and on
+whatever else runs on it, ratios measured in the same run much less.
+
+Columns: the case, our time and torch's, their ratio (below 1: we are faster), the bandwidth
+we achieved (bytes read and written once, over our time) and its fraction of the machine's
+NumPy copy bandwidth measured in the same run, and the peak of our temporary memory (what
+``tracemalloc`` sees beyond the result) as a multiple of the output's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+
+from . import functional as PF
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: an op (``max``/``avg``), input shape (NCHW-style) and window."""
+
+    op: str
+    shape: tuple[int, ...]
+    kernel_size: int
+    stride: int
+    padding: int = 0
+    backward: bool = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape) - 2
+
+    @property
+    def name(self) -> str:
+        return f"{self.op}_pool{self.ndim}d" + ("_backward" if self.backward else "")
+
+    @property
+    def params(self) -> str:
+        return f"k{self.kernel_size} s{self.stride}" + (f" p{self.padding}" if self.padding
+                                                         else "")
+
+    def kwargs(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride,
+                "padding": self.padding}
+
+
+_FULL = [  # the issue's shapes: ResNet and AlexNet pooling layers, a 1d and a 3d case
+    ("max", (32, 64, 56, 56), 2, 2, 0),
+    ("max", (32, 64, 56, 56), 3, 2, 1),
+    ("max", (16, 96, 27, 27), 3, 2, 0),
+    ("avg", (32, 64, 56, 56), 3, 2, 1),
+    ("avg", (32, 64, 56, 56), 2, 2, 0),
+    ("max", (32, 256, 1024), 3, 2, 0),
+    ("avg", (32, 256, 1024), 3, 2, 0),
+    ("max", (4, 32, 16, 56, 56), 2, 2, 0),
+    ("avg", (4, 32, 16, 56, 56), 2, 2, 0),
+]
+_QUICK = [  # the same kinds of case at a size that runs in seconds
+    ("max", (2, 16, 28, 28), 2, 2, 0),
+    ("max", (2, 16, 28, 28), 3, 2, 1),
+    ("avg", (2, 16, 28, 28), 3, 2, 1),
+    ("max", (2, 16, 256), 3, 2, 0),
+    ("avg", (1, 8, 8, 14, 14), 2, 2, 0),
+]
+
+
+def cases(quick: bool = False) -> list[Case]:
+    """Forward and backward of every benchmark shape."""
+    table = _QUICK if quick else _FULL
+    return [Case(op, shape, k, s, p, backward)
+            for backward in (False, True) for op, shape, k, s, p in table]
+
+
+@dataclass
+class Row:
+    case: Case
+    dtype: str
+    ours: float
+    torch: float
+    nbytes: int
+    copy_bandwidth: float
+    peak: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.torch
+
+    @property
+    def bandwidth(self) -> float:
+        return self.nbytes / self.ours
+
+    def cells(self) -> list[str]:
+        return [self.case.name, "×".join(map(str, self.case.shape)), self.case.params,
+                self.dtype, f"{self.ours * 1e3:.1f}", f"{self.torch * 1e3:.1f}",
+                f"{self.ratio:.2f}", f"{self.bandwidth / 1e9:.1f}",
+                f"{100 * self.bandwidth / self.copy_bandwidth:.0f}%", f"{self.peak:.2f}"]
+
+
+HEADER = ["op", "shape", "params", "dtype", "ours ms", "torch ms", "ours/torch", "GB/s",
+          "of copy", "peak temp / result"]
+
+
+def side_by_side(ours: Callable[[], object], theirs: Callable[[], object],
+                 repeats: int) -> tuple[float, float]:
+    """Median CPU seconds of ``ours()`` and ``theirs()``, called alternately ``repeats``
+    times each after one warm-up call, so that both see the same state of a busy machine."""
+    ours()
+    theirs()
+    a, b = [], []
+    for _ in range(repeats):
+        t = time.process_time()
+        ours()
+        a.append(time.process_time() - t)
+        t = time.process_time()
+        theirs()
+        b.append(time.process_time() - t)
+    return statistics.median(a), statistics.median(b)
+
+
+def copy_bandwidth(nbytes: int, repeats: int = 7) -> float:
+    """Bytes per second NumPy moves in ``np.copyto`` between two ``nbytes`` arrays (reads
+    plus writes): the memory-bound ceiling a pooling kernel can hope for."""
+    src = np.ones(nbytes // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(repeats + 1):
+        t = time.process_time()
+        np.copyto(dst, src)
+        times.append(time.process_time() - t)
+    return 2 * src.nbytes / statistics.median(times[1:])
+
+
+def peak_temporary(fn: Callable[[], np.ndarray]) -> float:
+    """Peak memory ``fn()`` allocates beyond its result, as a multiple of the result's size
+    (``tracemalloc`` sees NumPy's array buffers)."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return max(peak - result.nbytes, 0) / result.nbytes
+
+
+def run_case(case: Case, dtype: type, repeats: int, copy_bw: float,
+             rng: np.random.Generator) -> Row:
+    import torch
+    import torch.nn.functional as F
+
+    x = rng.standard_normal(case.shape).astype(dtype)
+    kwargs = case.kwargs()
+    forward = getattr(PF, f"{case.op}_pool{case.ndim}d")
+    torch_forward = getattr(F, f"{case.op}_pool{case.ndim}d")
+    xt = torch.from_numpy(x)
+    out = forward(x, **kwargs)
+    if case.backward:
+        g = rng.standard_normal(out.shape).astype(dtype)
+        gt = torch.from_numpy(g)
+        backward = getattr(PF, case.name)
+
+        def ours() -> np.ndarray:
+            return backward(g, x, **kwargs)
+
+        def theirs() -> None:
+            xg = xt.detach().requires_grad_()
+            torch_forward(xg, **kwargs).backward(gt)
+
+        nbytes = 2 * x.nbytes + g.nbytes  # read the input and the gradient, write the result
+    else:
+        def ours() -> np.ndarray:
+            return forward(x, **kwargs)
+
+        def theirs() -> None:
+            with torch.no_grad():
+                torch_forward(xt, **kwargs)
+
+        nbytes = x.nbytes + out.nbytes
+    mine, torchs = side_by_side(ours, theirs, repeats)
+    return Row(case, np.dtype(dtype).name, mine, torchs, nbytes, copy_bw, peak_temporary(ours))
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """A Markdown table of the rows."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _progress(done: int, total: int, label: str, stream: TextIO) -> None:
+    width = 24
+    filled = width * done // total
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<40}")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def run(quick: bool = False, repeats: int | None = None,
+        dtypes: Sequence[str] = ("float32", "float64"), progress: TextIO | None = None,
+        ) -> tuple[list[Row], float]:
+    """Measure every case; returns the rows and the copy bandwidth (bytes/s) they refer to."""
+    import torch
+
+    torch.set_num_threads(1)
+    repeats = repeats or (3 if quick else 7)
+    rng = np.random.default_rng(0)
+    todo = [(case, dtype) for case in cases(quick) for dtype in dtypes]
+    # At least 32 MB, so that the copy runs from memory rather than from the cache.
+    largest = max(32 << 20, *(int(np.prod(c.shape)) * np.dtype(d).itemsize for c, d in todo))
+    copy_bw = copy_bandwidth(largest)
+    rows = []
+    for i, (case, dtype) in enumerate(todo):
+        if progress:
+            _progress(i, len(todo), f"{case.name} {case.params} {dtype}", progress)
+        rows.append(run_case(case, np.dtype(dtype).type, repeats, copy_bw, rng))
+    if progress:
+        _progress(len(todo), len(todo), "done", progress)
+    return rows, copy_bw
+
+
+def machine() -> str:
+    """One line about where the numbers come from."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, NumPy {np.__version__}, torch {torch.__version__}"
+            f" (1 thread), Python {platform.python_version()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pooling_course bench",
+                                     description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return command(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes, float32, 3 repeats: a smoke test in seconds")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed calls of each side per case (default 7, --quick 3)")
+    parser.add_argument("--dtype", action="append", choices=["float32", "float64"],
+                        help="dtype to measure (repeatable; default both, --quick float32)")
+
+
+def command(args: argparse.Namespace) -> int:
+    dtypes = args.dtype or (["float32"] if args.quick else ["float32", "float64"])
+    if args.repeats is not None and args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
+    rows, copy_bw = run(args.quick, args.repeats, dtypes, progress=sys.stderr)
+    print(machine())
+    print(f"NumPy copy bandwidth: {copy_bw / 1e9:.1f} GB/s (read + write); medians of "
+          f"{args.repeats or (3 if args.quick else 7)} alternating calls\n")
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Chapter 7, making pooling fast: the speed ladder of 2-d max pooling and why memory bounds it.
+
+Five ways to compute the same ``max_pool2d`` of an ``(N, C, H, W)`` array (no padding, square
+windows), from the slowest to the fastest:
+
+1. :func:`max_pool2d_loops` — Python loops over every output cell;
+2. :func:`max_pool2d_sliding` — NumPy's ``sliding_window_view`` reduced over the window axes;
+3. :func:`max_pool2d_reshape` — the reshape trick, only when ``k == s`` and ``k`` divides H, W;
+4. :func:`max_pool2d_shifted` — one strided view per kernel offset, folded in with
+   ``np.maximum``: no ``k*k`` copy;
+5. the package's :func:`pooling_course.functional.max_pool2d`, which adds blocks of planes
+   that stay in the cache and a separable reduction (rows, then columns).
+
+:func:`max_pool2d_backward_shifted` is the backward pass written the same way: an
+accumulation over the ``k*k`` shifted views instead of a scatter. The timing helpers measure
+CPU time (``time.process_time``), so that other processes on a shared machine do not count,
+and :func:`roofline_figure` draws the measurements against the machine's memory roof.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .forward import pool_output_size
+
+__all__ = [
+    "max_pool2d_loops", "max_pool2d_sliding", "max_pool2d_reshape", "max_pool2d_shifted",
+    "max_pool2d_backward_shifted", "cpu_time", "copy_bandwidth", "maximum_throughput",
+    "peak_temporary", "bytes_moved", "roofline_figure",
+]
+
+
+def _sizes(x: np.ndarray, kernel_size: int, stride: int | None) -> tuple[int, int, int, int]:
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(f"x must be an (N, C, H, W) numpy array, got {getattr(x, 'shape', x)}")
+    s = kernel_size if stride is None else stride
+    out_h = pool_output_size(x.shape[2], kernel_size, s)
+    out_w = pool_output_size(x.shape[3], kernel_size, s)
+    return kernel_size, s, out_h, out_w
+
+
+def max_pool2d_loops(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
+    """Rung 1: a Python loop over every batch, channel and output cell.
+
+    >>> max_pool2d_loops(np.arange(16.0).reshape(1, 1, 4, 4), 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    """
+    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
+    out = np.empty((*x.shape[:2], out_h, out_w), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(out_h):
+                for j in range(out_w):
+                    out[n, c, i, j] = x[n, c, i * s:i * s + k, j * s:j * s + k].max()
+    return out
+
+
+def max_pool2d_sliding(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
+    """Rung 2: every window as a view ``(N, C, H', W', k, k)``, reduced over its last two axes.
+
+    The view copies nothing, but the reduction runs over ``k x k`` windows: NumPy's inner
+    loop is ``k`` elements long, and its overhead per loop dominates.
+
+    >>> max_pool2d_sliding(np.arange(16.0).reshape(1, 1, 4, 4), 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    """
+    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
+    windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    return windows.max(axis=(4, 5))
+
+
+def max_pool2d_reshape(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
+    """Rung 3: when windows tile the input exactly (``k == s``, ``k`` divides H and W),
+    ``(N, C, H, W)`` *is* ``(N, C, H/k, k, W/k, k)``: one reshape, one max.
+
+    Raises:
+        ValueError: windows overlap or leave a remainder; the trick has no answer then.
+
+    >>> max_pool2d_reshape(np.arange(16.0).reshape(1, 1, 4, 4), 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    """
+    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
+    n, c, h, w = x.shape
+    if s != k or h % k or w % k:
+        raise ValueError(f"the reshape trick needs stride == kernel_size dividing H and W, got "
+                         f"kernel_size={k}, stride={s}, input {h}x{w}")
+    return x.reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
+
+
+def max_pool2d_shifted(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
+    """Rung 4: for each of the ``k*k`` kernel offsets ``(a, b)``, the elements every window
+    holds at that offset form one strided view ``x[..., a::s, b::s]`` of the output's shape;
+    ``np.maximum`` folds the views in one at a time, so nothing bigger than the output is
+    ever allocated.
+
+    >>> max_pool2d_shifted(np.arange(16.0).reshape(1, 1, 4, 4), 3, 1)
+    array([[[[10., 11.],
+             [14., 15.]]]])
+    """
+    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
+
+    def view(a: int, b: int) -> np.ndarray:
+        return x[:, :, a:a + (out_h - 1) * s + 1:s, b:b + (out_w - 1) * s + 1:s]
+
+    out = view(0, 0).copy()
+    for a in range(k):
+        for b in range(k):
+            np.maximum(out, view(a, b), out=out)
+    return out
+
+
+def max_pool2d_backward_shifted(grad_output: np.ndarray, x: np.ndarray, kernel_size: int,
+                                stride: int | None = None) -> np.ndarray:
+    """The backward pass as an accumulation over the ``k*k`` shifted views.
+
+    A first sweep over the offsets finds each window's winner (the first maximum in row-major
+    order, torch's tie rule); a second sweep adds, for each offset, the gradients of the
+    windows whose winner sits there into the strided view of the input gradient. Offsets run
+    backwards so an element shared by windows receives their gradients in window order,
+    as torch adds them. (NaN inputs are left to the package.)
+
+    >>> x = np.array([[[[1.0, 4.0], [4.0, 2.0]]]])
+    >>> max_pool2d_backward_shifted(np.ones((1, 1, 1, 1)), x, 2)
+    array([[[[0., 1.],
+             [0., 0.]]]])
+    """
+    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
+
+    def rows(a: int) -> slice:
+        return slice(a, a + (out_h - 1) * s + 1, s)
+
+    def cols(b: int) -> slice:
+        return slice(b, b + (out_w - 1) * s + 1, s)
+
+    best = x[:, :, rows(0), cols(0)].copy()
+    winner = np.zeros(best.shape, dtype=np.int32)
+    for a in range(k):
+        for b in range(k):
+            view = x[:, :, rows(a), cols(b)]
+            better = view > best  # strictly: the first of equal maxima keeps the gradient
+            np.maximum(best, view, out=best)
+            winner[better] = a * k + b
+    grad = np.zeros_like(x)
+    for a in reversed(range(k)):
+        for b in reversed(range(k)):
+            target = grad[:, :, rows(a), cols(b)]
+            target += np.where(winner == a * k + b, grad_output, 0)
+    return grad
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+def cpu_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """Median CPU seconds of ``fn()`` over ``repeats`` calls, after one warm-up call.
+
+    CPU time (``time.process_time``) rather than wall-clock time: on a shared machine the
+    wall clock also counts the time other processes hold the core.
+    """
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return statistics.median(times)
+
+
+def copy_bandwidth(nbytes: int = 64 << 20, repeats: int = 5) -> float:
+    """Bytes per second (read + written) of ``np.copyto`` between two ``nbytes`` arrays:
+    what this machine's memory delivers to NumPy, the roof a pooling kernel sits under."""
+    src = np.ones(nbytes // 8)
+    dst = np.empty_like(src)
+    return 2 * src.nbytes / cpu_time(lambda: np.copyto(dst, src), repeats)
+
+
+def maximum_throughput(n: int = 1 << 14, repeats: int = 200) -> float:
+    """Element comparisons per second of ``np.maximum`` on float32 arrays that stay in the
+    L1 cache: the arithmetic roof (memory plays no part)."""
+    a = np.ones(n, dtype=np.float32)
+    b = np.ones(n, dtype=np.float32)
+
+    def many() -> None:
+        for _ in range(repeats):
+            np.maximum(a, b, out=a)
+
+    return n * repeats / cpu_time(many, 3)
+
+
+def peak_temporary(fn: Callable[[], np.ndarray]) -> int:
+    """Bytes ``fn()`` allocates at its peak beyond its result (``tracemalloc`` sees NumPy's
+    array buffers)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return max(peak - result.nbytes, 0)
+
+
+def bytes_moved(x: np.ndarray, out: np.ndarray) -> int:
+    """The least memory traffic of a pooling call: read the input once, write the output."""
+    return x.nbytes + out.nbytes
+
+
+def roofline_figure(names: Sequence[str], seconds: Sequence[float], comparisons: int,
+                    nbytes: int, bandwidth: float, throughput: float) -> plt.Figure:
+    """A roofline: attainable comparisons per second against arithmetic intensity
+    (comparisons per byte moved), under the memory roof ``intensity * bandwidth`` and the
+    arithmetic roof ``throughput``; one point per measured method at the call's intensity."""
+    intensity = comparisons / nbytes
+    grid = np.logspace(-2, 2, 100)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.loglog(grid, np.minimum(grid * bandwidth, throughput), color="0.3", lw=2,
+              label="roof: min(bandwidth × intensity, np.maximum in cache)")
+    markers = "os^vDP*X"
+    for i, (name, t) in enumerate(zip(names, seconds, strict=True)):
+        ax.loglog([intensity], [comparisons / t], markers[i % len(markers)], ms=8, label=name)
+    ax.axvline(intensity, color="0.7", ls=":", lw=1)
+    ax.set_xlabel("arithmetic intensity (comparisons per byte moved)")
+    ax.set_ylabel("comparisons per second")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,179 @@
+"""Chapter 7, making pooling fast: the speed ladder and the benchmark against torch, and the
+graded tests of exercise 07_fast (marked ``graded``; they grade the notebook given by
+``--submission``, by default the reference solution).
+
+Nothing here asserts a time: speed is measured by ``python -m pooling_course bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pooling_course import bench, fast
+from pooling_course import functional as PF
+from pooling_course.grading import EXERCISES, ROOT
+
+EXERCISE = "07_fast"
+
+RUNGS = [fast.max_pool2d_loops, fast.max_pool2d_sliding, fast.max_pool2d_shifted]
+
+
+def torch_max_pool2d(x: np.ndarray, k: int, s: int | None = None) -> np.ndarray:
+    return F.max_pool2d(torch.from_numpy(x), k, s).numpy()
+
+
+# --- the chapter's module ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("rung", RUNGS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("k", "s"), [(2, 2), (3, 2), (3, 1), (2, 3)])
+def test_every_rung_equals_torch(rung, k, s):
+    x = np.random.default_rng(k * 10 + s).integers(-3, 4, (2, 3, 9, 8)).astype(np.float32)
+    np.testing.assert_array_equal(rung(x, k, s), torch_max_pool2d(x, k, s))
+
+
+def test_the_reshape_trick_only_where_windows_tile_the_input():
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 6)).astype(np.float32)
+    np.testing.assert_array_equal(fast.max_pool2d_reshape(x, 2), torch_max_pool2d(x, 2))
+    for k, s in [(3, 2), (3, 3), (2, 1)]:
+        with pytest.raises(ValueError, match="stride == kernel_size"):
+            fast.max_pool2d_reshape(x, k, s)
+
+
+@pytest.mark.parametrize(("k", "s"), [(2, 2), (3, 2), (3, 1)])
+def test_shifted_backward_equals_torch_autograd_with_ties(k, s):
+    rng = np.random.default_rng(k + s)
+    x = rng.integers(0, 3, (2, 3, 9, 9)).astype(np.float32)  # many tied maxima
+    g = rng.standard_normal(torch_max_pool2d(x, k, s).shape).astype(np.float32)
+    leaf = torch.from_numpy(x).requires_grad_()
+    F.max_pool2d(leaf, k, s).backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(fast.max_pool2d_backward_shifted(g, x, k, s),
+                                  leaf.grad.numpy())
+
+
+def test_memory_helpers_see_a_window_copy_and_not_the_shifted_views():
+    x = np.random.default_rng(1).standard_normal((4, 8, 32, 32)).astype(np.float32)
+    out_bytes = fast.max_pool2d_shifted(x, 3, 1).nbytes
+    copy = fast.peak_temporary(lambda: np.lib.stride_tricks.sliding_window_view(
+        x, (3, 3), axis=(2, 3)).reshape(4, 8, 30, 30, 9).max(axis=-1))
+    assert copy > 8 * out_bytes
+    assert fast.peak_temporary(lambda: fast.max_pool2d_shifted(x, 3, 1)) < 0.5 * out_bytes
+    assert fast.bytes_moved(x, PF.max_pool2d(x, 2)) == x.nbytes * 5 // 4
+
+
+def test_roofline_figure_has_one_point_per_method():
+    fig = fast.roofline_figure(["a", "b"], [1e-3, 2e-3], 300, 1000, 1e10, 1e9)
+    assert len(fig.axes[0].lines) == 1 + 2 + 1  # the roof, two points, the intensity line
+    assert fast.cpu_time(lambda: None, 2) >= 0
+
+
+def test_bench_quick_runs_and_prints_the_table(capsys):
+    """The benchmark command works (it measures; nothing here checks a time)."""
+    assert bench.main(["--quick", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| op | shape |")
+    assert len(rows) == 1 + len(bench.cases(quick=True))
+    assert "copy bandwidth" in out
+
+
+# --- graded: exercise 07_fast ------------------------------------------------------------------
+
+def peak_temporary_bytes(fn: Callable[[], object]) -> tuple[object, int]:
+    """Run ``fn()`` and return its result and the peak memory it allocated beyond the result.
+
+    The one place the graded tests measure memory: ``tracemalloc`` sees NumPy's array buffers
+    allocated in *this* process. If graded calls move to a worker process, this function is
+    what must run there (around the call) and report the peak back.
+    """
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = result.nbytes if isinstance(result, np.ndarray) else 0
+    return result, max(peak - size, 0)
+
+
+def check_result(got: object, expected: np.ndarray, what: str) -> None:
+    assert isinstance(got, np.ndarray), f"{what}: expected a numpy array, got {type(got)}"
+    assert got.shape == expected.shape, f"{what}: shape {got.shape}, expected {expected.shape}"
+    assert got.dtype == expected.dtype, f"{what}: dtype {got.dtype}, expected {expected.dtype}"
+    np.testing.assert_array_equal(got, expected, err_msg=what)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="max_pool2d_fast",
+                    hint="On the 4x4 grid 0..15 with k=2 the answer is [[5, 7], [13, 15]].")
+def test_max_pool2d_fast_on_the_grid(submission):
+    grid = np.arange(16.0).reshape(1, 1, 4, 4)
+    check_result(submission.max_pool2d_fast(grid, 2), torch_max_pool2d(grid, 2), "k=2 on 4x4")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="max_pool2d_fast",
+                    hint="Output size (H - k) // s + 1; stride=None means k; keep x's dtype.")
+def test_max_pool2d_fast_matches_torch(submission, rng):
+    for k, s in [(2, 2), (3, 2), (3, 1), (2, 3), (1, 1), (4, None)]:
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(4, 12)),
+                 int(rng.integers(4, 12)))
+        dtype = [np.float32, np.float64][int(rng.integers(0, 2))]
+        x = rng.standard_normal(shape).astype(dtype)
+        check_result(submission.max_pool2d_fast(x, k, s), torch_max_pool2d(x, k, s),
+                     f"x of shape {shape} {np.dtype(dtype).name}, k={k}, stride={s}")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="no_window_copy",
+                    hint="Fold the k*k strided views into one output array with "
+                         "np.maximum(out, view, out=out); never build a (..., k*k) array.")
+def test_max_pool2d_fast_allocates_no_window_copy(submission, rng):
+    x = rng.standard_normal((4, 16, 48, 48)).astype(np.float32)
+    k, s = 4, 1  # a copy of the windows would be 16 outputs large
+    got, extra = peak_temporary_bytes(lambda: submission.max_pool2d_fast(x, k, s))
+    expected = torch_max_pool2d(x, k, s)
+    check_result(got, expected, "k=4, stride=1 on (4, 16, 48, 48)")
+    assert extra <= 3 * expected.nbytes, (
+        f"allocated {extra / expected.nbytes:.1f} outputs of temporary memory (at most 3 "
+        f"allowed; a copy of the windows is {k * k})")
+
+
+def test_every_graded_test_fails_on_the_untouched_stub(tmp_path):
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
+                    "-p", "no:cacheprovider", f"--submission={EXERCISES / f'{EXERCISE}.ipynb'}",
+                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
+    results = json.loads(report.read_text())["results"]
+    assert len(results) == 3
+    assert [r["name"] for r in results if r["passed"]] == []
+
+
+def test_a_window_copy_loses_the_memory_points(tmp_path):
+    """The memory test can fail: an answer that copies the windows gets the values right and
+    loses exactly the memory points."""
+    copying = '''def max_pool2d_fast(x, kernel_size, stride=None):
+    x = np.asarray(x)
+    k = kernel_size
+    s = k if stride is None else stride
+    v = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    return v.reshape(*v.shape[:4], k * k).max(axis=-1)
+'''
+    nb = json.loads((EXERCISES / f"{EXERCISE}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if "def max_pool2d_fast" in "".join(cell["source"]):
+            cell["source"] = copying
+    path = tmp_path / f"copying_{EXERCISE}.ipynb"
+    path.write_text(json.dumps(nb))
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-m", "graded", "-q",
+                    "-p", "no:cacheprovider", f"--submission={path}",
+                    f"--grade-report={report}"], cwd=ROOT, capture_output=True, check=False)
+    results = json.loads(report.read_text())["results"]
+    assert [r["name"] for r in results if not r["passed"]] == [
+        "test_max_pool2d_fast_allocates_no_window_copy"]
