@@ -103,6 +103,7 @@ class Notebook:
     test: str = ""
     used: float = 0.0  # seconds this test has waited for the worker
     strikes: dict[str, int] = field(default_factory=dict)  # time-outs per function
+    last_peak: int | None = None  # bytes the last traced call held at most (worker side)
 
     def event(self, status: str, reason: str) -> None:
         if (status, reason) not in self.events:
@@ -142,7 +143,7 @@ class Notebook:
             self.remote = remote
         return self.remote
 
-    def call(self, name: str, args: tuple, kwargs: dict) -> object:
+    def call(self, name: str, args: tuple, kwargs: dict, trace: bool = False) -> object:
         text = call_text(name, args, kwargs)
         log = self.calls.setdefault(self.test, [])
         entry = {"call": text, "returned": "", "raised": ""}
@@ -150,14 +151,14 @@ class Notebook:
         if len(log) > 3:
             del log[0]
         try:
-            value = self._call(name, args, kwargs, text)
+            value = self._call(name, args, kwargs, text, trace)
         except SubmissionError:
             entry["raised"] = "yes"
             raise
         entry["returned"] = show(value)
         return value
 
-    def _call(self, name: str, args: tuple, kwargs: dict, text: str) -> object:
+    def _call(self, name: str, args: tuple, kwargs: dict, text: str, trace: bool) -> object:
         remote = self._remote()
         left = self.limits.test_s - self.used
         limit_text = f"the time limit of {self.limits.test_s:g} s per test"
@@ -169,7 +170,7 @@ class Notebook:
                                     "s per test)")
         started = time.monotonic()
         try:
-            reply = remote.call(name, args, kwargs, left, f"{name}(...)")
+            reply = remote.call(name, args, kwargs, left, f"{name}(...)", trace)
         except WorkerDied as died:
             self.used += time.monotonic() - started
             self.remote = None
@@ -187,6 +188,8 @@ class Notebook:
         self.used += time.monotonic() - started
         kind = reply.get("ev")
         if kind == "result":
+            peak = reply.get("peak")
+            self.last_peak = peak if type(peak) is int else None
             try:
                 return wire.decode(reply.get("value"))
             except (wire.WireError, RecursionError, ValueError) as exc:
@@ -220,6 +223,22 @@ class Notebook:
                                           (f"\n{where}" if where else ""))
             raise error
         raise SubmissionError(f"{name}: the worker sent an unexpected reply")
+
+
+def peak_memory(submission: Submission, name: str, *args: object,
+                **kwargs: object) -> tuple[object, int]:
+    """``submission.<name>(*args, **kwargs)`` and the most memory it held at once, in bytes.
+
+    Measured by ``tracemalloc`` in the worker, around the call only (the answer's own buffer
+    included); a worker that could not measure it makes the test fail.
+    """
+    notebook = object.__getattribute__(submission, "_notebook")
+    notebook.last_peak = None
+    value = notebook.call(name, args, kwargs, trace=True)
+    if notebook.last_peak is None or notebook.last_peak < 0:
+        raise SubmissionError(f"{name}: the worker could not measure its memory (tracemalloc "
+                              "was stopped during the call)")
+    return value, notebook.last_peak
 
 
 class Submission:

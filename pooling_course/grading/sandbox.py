@@ -259,10 +259,12 @@ class Remote:
                 self.close()
                 raise WorkerDied("crashed", f"{where}: sent an unexpected message")
 
-    def call(self, name: str, args: object, kwargs: object, limit: float, doing: str) -> dict:
+    def call(self, name: str, args: object, kwargs: object, limit: float, doing: str,
+             trace: bool = False) -> dict:
         """Run ``name(*args, **kwargs)`` in the worker; its reply (see ``worker.py``)."""
         self._send({"op": "call", "name": name, "args": wire.encode(args, strict=False),
-                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit})
+                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit,
+                    "trace": trace})
         self._time_limit_text = f"did not return within the time limit of {self.limits.test_s:g} s"
         return self._receive(time.monotonic() + limit + 2.0, doing)
 

@@ -11,8 +11,11 @@ Requests and replies (JSON objects):
 
 - ``{"op": "load", "cells": [[number, source], ...], "cell_limit": s}`` -> one
   ``{"ev": "cell", "n": number}`` as each cell starts, then ``{"ev": "loaded", "notes": [...]}``;
-- ``{"op": "call", "name": f, "args": ..., "kwargs": ..., "limit": s}`` -> ``{"ev": "result",
-  "value": ...}``, ``{"ev": "error", ...}``, ``{"ev": "timeout"}``, ``{"ev": "missing"}`` or
+- ``{"op": "call", "name": f, "args": ..., "kwargs": ..., "limit": s, "trace": bool}`` ->
+  ``{"ev": "result", "value": ..., "peak": bytes}`` (``peak``: the most memory the call held at
+  once, by ``tracemalloc``, when ``trace`` is true; the student's code runs in this process, so
+  the figure is as trustworthy as a notebook is honest, unlike the value, which the grader
+  judges itself), ``{"ev": "error", ...}``, ``{"ev": "timeout"}``, ``{"ev": "missing"}`` or
   ``{"ev": "unsupported", "type": ...}``.
 """
 
@@ -29,6 +32,7 @@ import signal
 import struct
 import sys
 import traceback
+import tracemalloc
 
 MAX_FRAME = 64 << 20
 MAX_DEPTH = 32
@@ -301,7 +305,8 @@ class Worker:
                 notes.append(f"cell {number}: {type(exc).__name__}: {str(exc)[:300]}")
         self.reply({"ev": "loaded", "notes": notes})
 
-    def call(self, name: str, args: object, kwargs: object, limit: float) -> None:
+    def call(self, name: str, args: object, kwargs: object, limit: float,
+             trace: bool = False) -> None:
         function = self.scope.get(name)
         if not callable(function):
             self.reply({"ev": "missing", "what": "not defined" if function is None else
@@ -309,7 +314,17 @@ class Worker:
             return
         try:
             args, kwargs = decode(args, functions=True), decode(kwargs, functions=True)
-            value = self.timed(limit, lambda: encode(function(*args, **kwargs)))
+            peak = None
+            if trace:
+                tracemalloc.start()
+                try:
+                    answer = self.timed(limit, lambda: function(*args, **kwargs))
+                    peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else -1
+                finally:
+                    tracemalloc.stop()
+                value = encode(answer)
+            else:
+                value = self.timed(limit, lambda: encode(function(*args, **kwargs)))
         except TimeLimit:
             self.reply({"ev": "timeout"})
         except WireError as exc:
@@ -324,7 +339,7 @@ class Worker:
                         "traceback": _student_traceback(exc)})
         else:
             try:
-                self.reply({"ev": "result", "value": value})
+                self.reply({"ev": "result", "value": value, "peak": peak})
             except WireError:
                 self.reply({"ev": "unsupported", "type": TOO_LARGE})
 
@@ -339,7 +354,8 @@ class Worker:
             if request.get("op") == "load":
                 self.load(request["cells"], request["cell_limit"])
             elif request.get("op") == "call":
-                self.call(request["name"], request["args"], request["kwargs"], request["limit"])
+                self.call(request["name"], request["args"], request["kwargs"], request["limit"],
+                          bool(request.get("trace")))
 
 
 def main() -> None:
