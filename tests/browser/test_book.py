@@ -273,8 +273,10 @@ def _visible_state(figure):
     return figure.locator(".pc-state:visible").first
 
 
-def _check_state(figure) -> None:
-    """The visible state shows the controls' values and the package's output for them."""
+def _check_state(figure, live: bool = False) -> dict:
+    """The visible state shows the controls' values and the package's output for them (drawn
+    again here); a ``live`` state (a running kernel) was drawn with ``live=True``. Returns
+    the state's parameters."""
     state = _visible_state(figure)
     params = json.loads(state.get_attribute("data-params"))
     controls = figure.locator("[class*='pc-control-']")
@@ -285,10 +287,11 @@ def _check_state(figure) -> None:
     if state.get_attribute("data-call"):
         _check_grid(state)
     elif state.get_attribute("data-render"):
-        _check_render(state, params)
+        _check_render(state, params, live)
+    return params
 
 
-def _check_render(state, params: dict) -> None:
+def _check_render(state, params: dict, live: bool = False) -> None:
     """An interactive() state: the figure function, called again, draws exactly this state."""
     from pooling_course.widgets import state_html
 
@@ -298,8 +301,9 @@ def _check_render(state, params: dict) -> None:
         return getattr(importlib.import_module(module), name)
 
     compare = state.get_attribute("data-compare")
+    assert compare or not live, "a live figure must compare with torch"
     again = state_html(load(state.get_attribute("data-render")), params,
-                       compare=load(compare) if compare else None)
+                       compare=load(compare) if compare else None, live=live)
     assert f'data-digest="{state.get_attribute("data-digest")}"' in again
 
 
