@@ -144,16 +144,16 @@ def copy_bandwidth(nbytes: int, repeats: int = 7) -> float:
     return 2 * src.nbytes / statistics.median(times[1:])
 
 
-def peak_temporary(fn: Callable[[], np.ndarray]) -> float:
-    """Peak memory ``fn()`` allocates beyond its result, as a multiple of the result's size
-    (``tracemalloc`` sees NumPy's array buffers)."""
+def peak_temporary(fn: Callable[[], np.ndarray]) -> int:
+    """Bytes ``fn()`` allocates at its peak beyond its result (``tracemalloc`` sees NumPy's
+    array buffers)."""
     tracemalloc.start()
     try:
         result = fn()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    return max(peak - result.nbytes, 0) / result.nbytes
+    return max(peak - result.nbytes, 0)
 
 
 def run_case(case: Case, dtype: type, repeats: int, copy_bw: float,
@@ -190,7 +190,8 @@ def run_case(case: Case, dtype: type, repeats: int, copy_bw: float,
 
         nbytes = x.nbytes + out.nbytes
     mine, torchs = side_by_side(ours, theirs, repeats)
-    return Row(case, np.dtype(dtype).name, mine, torchs, nbytes, copy_bw, peak_temporary(ours))
+    peak = peak_temporary(ours) / ours().nbytes  # as a multiple of the output's size
+    return Row(case, np.dtype(dtype).name, mine, torchs, nbytes, copy_bw, peak)
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .bench import peak_temporary
 from .forward import pool_output_size
 
 __all__ = [
@@ -193,20 +194,6 @@ def maximum_throughput(n: int = 1 << 14, repeats: int = 200) -> float:
             np.maximum(a, b, out=a)
 
     return n * repeats / cpu_time(many, 3)
-
-
-def peak_temporary(fn: Callable[[], np.ndarray]) -> int:
-    """Bytes ``fn()`` allocates at its peak beyond its result (``tracemalloc`` sees NumPy's
-    array buffers)."""
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return max(peak - result.nbytes, 0)
 
 
 def bytes_moved(x: np.ndarray, out: np.ndarray) -> int:
