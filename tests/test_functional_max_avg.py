@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -20,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pooling_course import functional as PF
+from pooling_course.functional import _kernels
 from pooling_course.forward import avg_pool2d_loop, max_pool2d_loop
 
 INT_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
@@ -77,6 +80,23 @@ def test_avg_pool_matches_torch(ndim, data):
     result = run_both(f"avg_pool{ndim}d", (x,), kwargs)
     if result is not None:
         assert_same(*result)  # exact: we sum in torch's order
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@FAST
+@given(data=st.data())
+def test_kernels_split_into_blocks_match_torch(op, ndim, data):
+    """The kernels work on blocks of planes and reuse their buffers from one block to the
+    next: with blocks of one or two planes (the last one short), results still equal
+    torch's."""
+    x = data.draw(inputs(ndim, FLOAT_DTYPES, max_side=6 if ndim < 3 else 4))
+    kwargs = data.draw(window_kwargs(ndim, dilation=op == "max", valid_only=True))
+    block = int(np.prod(x.shape[-ndim:])) * data.draw(st.integers(1, 2))
+    with mock.patch.object(_kernels, "BLOCK_ELEMENTS", block):
+        result = run_both(f"{op}_pool{ndim}d", (x,), kwargs)
+    if result is not None:
+        assert_same(*result)
 
 
 @pytest.mark.parametrize("op", ["max", "avg"])

@@ -24,6 +24,7 @@ row-major order, and adding rows first would round differently.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -53,9 +54,14 @@ def first_offsets(k: int, s: int, p: int, d: int, out: int) -> np.ndarray:
     return (np.maximum(-start, 0) + d - 1) // d
 
 
+def blocks_of(batch: int, plane: int) -> int:
+    """Planes per block: about :data:`BLOCK_ELEMENTS` elements, at most the whole batch."""
+    return max(1, min(batch, BLOCK_ELEMENTS // max(plane, 1)))
+
+
 def blocks(batch: int, plane: int) -> Iterator[slice]:
     """Slices of the plane axis whose blocks hold about :data:`BLOCK_ELEMENTS` elements."""
-    step = max(1, BLOCK_ELEMENTS // max(plane, 1))
+    step = blocks_of(batch, plane)
     for b in range(0, batch, step):
         yield slice(b, min(b + step, batch))
 
@@ -159,3 +165,113 @@ def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list, low: np.g
             np.multiply(c, m, out=c)
         np.maximum(best[write], c, out=best[write])
     return values, best
+
+
+class Phases:
+    """A polyphase layout of a block of planes: every kernel offset is one contiguous 1-D op.
+
+    With stride ``s``, kernel offset ``a`` of window ``o`` reads padded position
+    ``o * s + a``: phase ``a % s`` of the padded input, at phase position ``o + a // s``.
+    Copy each phase the kernel uses into a buffer of shape ``(b, *wide)``,
+    ``wide = out + (k - 1) // s`` per axis, padding filled in. Then every kernel offset is
+    *one flat shift* of one buffer: the running result, laid out ``(b, *wide)`` too, takes
+    ``result[:L - shift] op= phase[shift:]``, a single long contiguous NumPy call instead of
+    one short strided call per row (NumPy's strided loops are several times slower than its
+    contiguous ones). Positions past the output on an axis hold values mixed from
+    neighbouring rows and planes and are never read.
+
+    ``passes`` lists ``(phase, shift)`` in row-major kernel order, the order torch visits a
+    window's elements.
+    """
+
+    def __init__(self, spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+                 p: tuple[int, ...], out_shape: tuple[int, ...]):
+        self.out_shape = out_shape
+        self.wide = tuple(o + (ki - 1) // si for o, ki, si in zip(out_shape, k, s, strict=True))
+        steps = np.cumprod((1, *self.wide[:0:-1]))[::-1]
+        self.passes = [
+            (tuple(ai % si for ai, si in zip(a, s, strict=True)),
+             int(sum(ai // si * step for ai, si, step in zip(a, s, steps, strict=True))))
+            for a in itertools.product(*map(range, k))]
+        self.copies = {phase: _phase_copy(spatial, s, p, phase, self.wide)
+                       for phase in dict.fromkeys(phase for phase, _ in self.passes)}
+
+    def buffers(self, planes: int, dtype: np.dtype, pad: object) -> dict[tuple, np.ndarray]:
+        """Phase buffers for blocks of up to ``planes`` planes, their padding filled in.
+
+        Allocated once per call and reused by every block: a block's copy overwrites only
+        the real positions, so the padding written here stays in place.
+        """
+        buffers = {}
+        for phase, (dst, _, ranges) in self.copies.items():
+            buf = np.empty((planes, *self.wide), dtype=dtype)
+            if dst is None:
+                buf[...] = pad
+            for axis, (lo, hi) in enumerate(ranges or (), start=1):
+                buf[_axis(buf.ndim, axis, slice(0, lo))] = pad
+                buf[_axis(buf.ndim, axis, slice(hi, None))] = pad
+            buffers[phase] = buf
+        return buffers
+
+    def fill(self, buffers: dict[tuple, np.ndarray], x: np.ndarray) -> dict[tuple, np.ndarray]:
+        """Copy block ``x`` ``(b, *spatial)`` into ``buffers`` (cast to their dtype); returns
+        the flat phases of its ``b`` planes."""
+        flat = {}
+        for phase, (dst, src, _) in self.copies.items():
+            buf = buffers[phase][:x.shape[0]]
+            if src is not None:
+                np.copyto(buf[dst], x[src], casting="unsafe")
+            flat[phase] = buf.reshape(-1)
+        return flat
+
+    def crop(self, flat: np.ndarray) -> np.ndarray:
+        """The outputs in a flat ``(b, *wide)`` result: a ``(b, *out)`` view."""
+        wide = flat.reshape(-1, *self.wide)
+        return wide[(slice(None), *(slice(0, o) for o in self.out_shape))]
+
+
+def run_passes(layout: Phases, sources: dict[tuple, np.ndarray], op: np.ufunc,
+               start: np.generic) -> np.ndarray:
+    """Every kernel offset's pass in order: ``result = op(result, source shifted)``, the
+    result starting at ``start`` (``+0.0`` for a sum, the lowest value for a max).
+    Returns the flat result in the layout's ``(b, *wide)`` shape."""
+    size = next(iter(sources.values())).size
+    result = np.empty(size, dtype=next(iter(sources.values())).dtype)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
+        (key, shift), *rest = layout.passes
+        # The first pass writes every position, so the result needs no separate fill; a
+        # left shift leaves the first positions to the start value (they read padding).
+        result[:max(-shift, 0)] = start
+        dst, src = _shifted(result, sources[key], shift)
+        op(src, start, out=dst)
+        for key, shift in rest:
+            dst, src = _shifted(result, sources[key], shift)
+            op(dst, src, out=dst)
+    return result
+
+
+def _shifted(result: np.ndarray, source: np.ndarray,
+             shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """``result[i]`` and ``source[i + shift]`` over every ``i`` for which both exist."""
+    if shift >= 0:
+        return result[:result.size - shift], source[shift:]
+    return result[-shift:], source[:source.size + shift]
+
+
+def _phase_copy(spatial: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
+                phase: tuple[int, ...], wide: tuple[int, ...]) -> tuple:
+    """Where phase ``phase`` of the padded input lands in its buffer: the buffer region
+    ``dst`` it fills from input region ``src`` (both ``None`` if it is all padding), and
+    per axis the range ``(lo, hi)`` of real positions."""
+    dst, src, ranges = [slice(None)], [slice(None)], []
+    for n, si, pi, phi, qi in zip(spatial, s, p, phase, wide, strict=True):
+        # Buffer position r holds input position r * s + phase - p.
+        lo = max(0, -((phi - pi) // si))
+        hi = min(qi, (n - 1 + pi - phi) // si + 1)
+        if hi <= lo:
+            return None, None, None
+        start = lo * si + phi - pi
+        dst.append(slice(lo, hi))
+        src.append(slice(start, start + (hi - lo - 1) * si + 1, si))
+        ranges.append((lo, hi))
+    return tuple(dst), tuple(src), ranges

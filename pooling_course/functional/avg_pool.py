@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from ._core import (
     restore,
     window_params,
 )
-from ._kernels import blocks, offset_runs
+from ._kernels import Phases, blocks, blocks_of, offset_runs, run_passes
 
 __all__ = [
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -122,28 +123,59 @@ def _runs(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
 def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
               stride: IntOrTuple | None, padding: IntOrTuple, ceil_mode: bool,
               count_include_pad: bool, divisor_override: int | None) -> np.ndarray:
-    """Blocks of planes; for each kernel offset in row-major order one strided ``+=`` of the
-    input elements at that offset into the windows' running sums. Every window's sum is then
+    """Blocks of planes; for each kernel offset in row-major order one ``+=`` of the input
+    elements at that offset into the windows' running sums. Every window's sum is then
     accumulated in exactly torch's order, so float results agree to the last bit."""
     planes, lead, (k, s, p), out_shape, divisor = _geometry(
         input, ndim, op, kernel_size, stride, padding, ceil_mode, count_include_pad,
         divisor_override)
     acc = _accumulator(planes.dtype)
     out = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
-    regions = _runs(planes.shape[1:], k, s, p, out_shape)
-    divisor_f = divisor.astype(acc) if acc.kind == "f" else None
-    for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
-        x = planes[block].astype(acc, copy=False)
-        total = np.zeros((x.shape[0], *out_shape), dtype=acc)
+    if acc.kind == "f":
+        divisor = divisor.astype(acc)
+        if (divisor == divisor.flat[0]).all():  # the common case: a scalar divides faster
+            divisor = divisor.flat[0]
+    overlap = any(ki > si for ki, si in zip(k, s, strict=True))
+    sums = _phase_sums if overlap else _strided_sums
+    for block, total in sums(planes, k, s, p, out_shape, acc):
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            for write, read in regions:
-                view = total[write]
-                np.add(view, x[read], out=view)
-            if total.dtype == out.dtype and total.dtype.kind == "f":
-                np.divide(total, divisor_f, out=out[block])
+            if acc == out.dtype and acc.kind == "f":
+                np.divide(total, divisor, out=out[block])
             else:
                 out[block] = _divide(total, divisor)
     return restore(out, lead)
+
+
+def _phase_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
+                p: tuple[int, ...], out_shape: tuple[int, ...],
+                acc: np.dtype) -> Iterator[tuple[slice, np.ndarray]]:
+    """Windows that overlap read each input element several times: copy each block into a
+    polyphase layout (:class:`._kernels.Phases`) once, then every offset is one contiguous
+    pass. Padding is stored as zeros: adding ``+0.0`` to a running sum that starts at
+    ``+0.0`` changes no bit, so windows over padding sum as if it were skipped, as torch
+    skips it."""
+    layout = Phases(planes.shape[1:], k, s, p, out_shape)
+    plane = int(np.prod(planes.shape[1:]))
+    buffers = layout.buffers(blocks_of(planes.shape[0], plane), acc, 0)
+    for block in blocks(planes.shape[0], plane):
+        phases = layout.fill(buffers, planes[block])
+        yield block, layout.crop(run_passes(layout, phases, np.add, acc.type(0)))
+
+
+def _strided_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
+                  p: tuple[int, ...], out_shape: tuple[int, ...],
+                  acc: np.dtype) -> Iterator[tuple[slice, np.ndarray]]:
+    """Windows that do not overlap read each input element once: add it straight from
+    the input, one strided pass per offset, skipping padding (a copy would cost as much)."""
+    regions = _runs(planes.shape[1:], k, s, p, out_shape)
+    for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
+        x = planes[block]
+        total = np.zeros((x.shape[0], *out_shape), dtype=acc)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for write, read in regions:
+                view = total[write]
+                np.add(view, x[read], out=view)
+        yield block, total
 
 
 def _avg_pool_backward(grad_output: np.ndarray, input: np.ndarray, ndim: int, op: str,
