@@ -25,7 +25,7 @@ row-major order, and adding rows first would round differently.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -185,16 +185,27 @@ class Phases:
     """
 
     def __init__(self, spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-                 p: tuple[int, ...], out_shape: tuple[int, ...]):
+                 p: tuple[int, ...], out_shape: tuple[int, ...],
+                 d: tuple[int, ...] | None = None):
+        d = d or (1,) * len(k)
         self.out_shape = out_shape
-        self.wide = tuple(o + (ki - 1) // si for o, ki, si in zip(out_shape, k, s, strict=True))
+        self.wide = tuple(o + (ki - 1) * di // si
+                          for o, ki, si, di in zip(out_shape, k, s, d, strict=True))
         steps = np.cumprod((1, *self.wide[:0:-1]))[::-1]
-        self.passes = [
-            (tuple(ai % si for ai, si in zip(a, s, strict=True)),
-             int(sum(ai // si * step for ai, si, step in zip(a, s, steps, strict=True))))
-            for a in itertools.product(*map(range, k))]
+        self.passes = []
+        for a in itertools.product(*map(range, k)):
+            at = [ai * di for ai, di in zip(a, d, strict=True)]  # padded offsets
+            self.passes.append((tuple(ai % si for ai, si in zip(at, s, strict=True)),
+                                int(sum(ai // si * step
+                                        for ai, si, step in zip(at, s, steps, strict=True)))))
         self.copies = {phase: _phase_copy(spatial, s, p, phase, self.wide)
                        for phase in dict.fromkeys(phase for phase, _ in self.passes)}
+
+    @property
+    def reuses(self) -> bool:
+        """Whether some phase is read by several kernel offsets (windows overlap): only
+        then does copying the phases pay for itself."""
+        return len(self.copies) < len(self.passes)
 
     def buffers(self, planes: int, dtype: np.dtype, pad: object) -> dict[tuple, np.ndarray]:
         """Phase buffers for blocks of up to ``planes`` planes, their padding filled in.
@@ -230,32 +241,30 @@ class Phases:
         return wide[(slice(None), *(slice(0, o) for o in self.out_shape))]
 
 
-def run_passes(layout: Phases, sources: dict[tuple, np.ndarray], op: np.ufunc,
-               start: np.generic) -> np.ndarray:
-    """Every kernel offset's pass in order: ``result = op(result, source shifted)``, the
-    result starting at ``start`` (``+0.0`` for a sum, the lowest value for a max).
-    Returns the flat result in the layout's ``(b, *wide)`` shape."""
+def run_passes(layout: Phases, sources: dict[tuple, np.ndarray], op: Callable,
+               start: np.generic, result: np.ndarray) -> np.ndarray:
+    """Every kernel offset's pass in row-major order, ``op(running, new, out=running)``,
+    into the flat ``result`` (the layout's ``(b, *wide)`` shape, at least as large as the
+    sources), the running values starting at ``start``; returns the part of ``result``
+    used."""
     size = next(iter(sources.values())).size
-    result = np.empty(size, dtype=next(iter(sources.values())).dtype)
+    result = result[:size]
+    (key, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-        (key, shift), *rest = layout.passes
-        # The first pass writes every position, so the result needs no separate fill; a
-        # left shift leaves the first positions to the start value (they read padding).
-        result[:max(-shift, 0)] = start
-        dst, src = _shifted(result, sources[key], shift)
-        op(src, start, out=dst)
+        op(start, sources[key], out=result)
         for key, shift in rest:
-            dst, src = _shifted(result, sources[key], shift)
-            op(dst, src, out=dst)
+            view = result[:size - shift]
+            op(view, sources[key][shift:], out=view)
     return result
 
 
-def _shifted(result: np.ndarray, source: np.ndarray,
-             shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """``result[i]`` and ``source[i + shift]`` over every ``i`` for which both exist."""
-    if shift >= 0:
-        return result[:result.size - shift], source[shift:]
-    return result[-shift:], source[:source.size + shift]
+def first_max(dtype: np.dtype) -> Callable:
+    """``np.maximum(running, new)`` keeping the running value when the two are equal
+    (torch replaces only a greater value; it matters for +0.0 vs -0.0). Which argument
+    ``np.maximum`` returns on a tie differs by dtype."""
+    if dtype == np.float16:
+        return lambda running, new, out: np.maximum(running, new, out=out)
+    return lambda running, new, out: np.maximum(new, running, out=out)
 
 
 def _phase_copy(spatial: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],

@@ -135,9 +135,10 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
         divisor = divisor.astype(acc)
         if (divisor == divisor.flat[0]).all():  # the common case: a scalar divides faster
             divisor = divisor.flat[0]
-    overlap = any(ki > si for ki, si in zip(k, s, strict=True))
-    sums = _phase_sums if overlap else _strided_sums
-    for block, total in sums(planes, k, s, p, out_shape, acc):
+    layout = Phases(planes.shape[1:], k, s, p, out_shape)
+    sums = _phase_sums(planes, layout, acc) if layout.reuses else _strided_sums(
+        planes, k, s, p, out_shape, acc)
+    for block, total in sums:
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
             if acc == out.dtype and acc.kind == "f":
                 np.divide(total, divisor, out=out[block])
@@ -146,20 +147,20 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
     return restore(out, lead)
 
 
-def _phase_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
-                p: tuple[int, ...], out_shape: tuple[int, ...],
+def _phase_sums(planes: np.ndarray, layout: Phases,
                 acc: np.dtype) -> Iterator[tuple[slice, np.ndarray]]:
     """Windows that overlap read each input element several times: copy each block into a
     polyphase layout (:class:`._kernels.Phases`) once, then every offset is one contiguous
     pass. Padding is stored as zeros: adding ``+0.0`` to a running sum that starts at
     ``+0.0`` changes no bit, so windows over padding sum as if it were skipped, as torch
     skips it."""
-    layout = Phases(planes.shape[1:], k, s, p, out_shape)
     plane = int(np.prod(planes.shape[1:]))
-    buffers = layout.buffers(blocks_of(planes.shape[0], plane), acc, 0)
+    most = blocks_of(planes.shape[0], plane)
+    buffers = layout.buffers(most, acc, 0)
+    result = np.empty(most * int(np.prod(layout.wide)), dtype=acc)
     for block in blocks(planes.shape[0], plane):
         phases = layout.fill(buffers, planes[block])
-        yield block, layout.crop(run_passes(layout, phases, np.add, acc.type(0)))
+        yield block, layout.crop(run_passes(layout, phases, np.add, acc.type(0), result))
 
 
 def _strided_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
