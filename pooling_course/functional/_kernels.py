@@ -24,6 +24,7 @@ row-major order, and adding rows first would round differently.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -200,6 +201,15 @@ class Phases:
                                         for ai, si, step in zip(at, s, steps, strict=True)))))
         self.copies = {phase: _phase_copy(spatial, s, p, phase, self.wide)
                        for phase in dict.fromkeys(phase for phase, _ in self.passes)}
+
+    @classmethod
+    @functools.lru_cache(maxsize=64)
+    def of(cls, spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+           p: tuple[int, ...], out_shape: tuple[int, ...],
+           d: tuple[int, ...] | None = None) -> Phases:
+        """The layout for these sizes, built once: a layout never changes after it is built,
+        and building one costs more than pooling a small input."""
+        return cls(spatial, k, s, p, out_shape, d)
 
     @property
     def reuses(self) -> bool:

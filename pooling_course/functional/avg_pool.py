@@ -135,7 +135,7 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
         divisor = divisor.astype(acc)
         if (divisor == divisor.flat[0]).all():  # the common case: a scalar divides faster
             divisor = divisor.flat[0]
-    layout = Phases(planes.shape[1:], k, s, p, out_shape)
+    layout = Phases.of(planes.shape[1:], tuple(k), tuple(s), tuple(p), tuple(out_shape))
     sums = _phase_sums(planes, layout, acc) if layout.reuses else _strided_sums(
         planes, k, s, p, out_shape, acc)
     for block, total in sums:

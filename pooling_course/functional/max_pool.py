@@ -62,7 +62,7 @@ def _max_pool(
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
     low = lowest(planes.dtype)
-    layout = Phases(spatial, k, s, p, out_shape, d)
+    layout = Phases.of(spatial, tuple(k), tuple(s), tuple(p), tuple(out_shape), tuple(d))
     if with_indices or not layout.reuses:
         plan = MaxPlan(spatial, k, s, p, d, out_shape)
         base, table = _index_table(spatial, k, s, p, d, out_shape)
