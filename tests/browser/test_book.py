@@ -281,9 +281,9 @@ def _visible_state(figure):
 
 
 def _check_state(figure, live: bool = False, redraw: bool = True) -> dict:
-    """The visible state shows the controls' values and the package's output for them (drawn
-    again here, unless not ``redraw``); a ``live`` state (a running kernel) was drawn with ``live=True``. Returns
-    the state's parameters."""
+    """The visible state shows the controls' values and the package's output for them
+    (drawn again here, unless not ``redraw``); a ``live`` state (a running kernel) was
+    drawn with ``live=True``. Returns the state's parameters."""
     state = _visible_state(figure)
     params = json.loads(state.get_attribute("data-params"))
     controls = figure.locator("[class*='pc-control-']")
