@@ -251,21 +251,28 @@ class Phases:
         return wide[(slice(None), *(slice(0, o) for o in self.out_shape))]
 
 
-def run_passes(layout: Phases, sources: dict[tuple, np.ndarray], op: Callable,
-               start: np.generic, result: np.ndarray) -> np.ndarray:
-    """Every kernel offset's pass in row-major order, ``op(running, new, out=running)``,
-    into the flat ``result`` (the layout's ``(b, *wide)`` shape, at least as large as the
-    sources), the running values starting at ``start``; returns the part of ``result``
-    used."""
-    size = next(iter(sources.values())).size
-    result = result[:size]
-    (key, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-        op(start, sources[key], out=result)
-        for key, shift in rest:
-            view = result[:size - shift]
-            op(view, sources[key][shift:], out=view)
-    return result
+def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callable,
+                 start: np.generic) -> Iterator[tuple[slice, np.ndarray]]:
+    """Pool ``planes`` ``(B, *spatial)`` block by block in the layout: each block's phases
+    (in ``dtype``, padding stored as ``start``), then every kernel offset's pass in
+    row-major order, ``op(running, new, out=running)``, the running values starting at
+    ``start``. Yields each block's slice of the planes and its ``(b, *out)`` result, a view
+    into a buffer that the next block overwrites."""
+    plane = int(np.prod(planes.shape[1:]))
+    most = blocks_of(planes.shape[0], plane)
+    buffers = layout.buffers(most, dtype, start)
+    result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
+    (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
+    for block in blocks(planes.shape[0], plane):
+        sources = layout.fill(buffers, planes[block])
+        size = sources[first].size
+        running = result[:size]
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
+            op(start, sources[first], out=running)
+            for key, shift in rest:
+                view = running[:size - shift]
+                op(view, sources[key][shift:], out=view)
+        yield block, layout.crop(running)
 
 
 def first_max(dtype: np.dtype) -> Callable:

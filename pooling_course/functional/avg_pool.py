@@ -36,7 +36,7 @@ from ._core import (
     restore,
     window_params,
 )
-from ._kernels import Phases, blocks, blocks_of, offset_runs, run_passes
+from ._kernels import Phases, blocks, offset_runs, phase_blocks
 
 __all__ = [
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -135,9 +135,14 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
         divisor = divisor.astype(acc)
         if (divisor == divisor.flat[0]).all():  # the common case: a scalar divides faster
             divisor = divisor.flat[0]
-    layout = Phases.of(planes.shape[1:], tuple(k), tuple(s), tuple(p), tuple(out_shape))
-    sums = _phase_sums(planes, layout, acc) if layout.reuses else _strided_sums(
-        planes, k, s, p, out_shape, acc)
+    layout = Phases.of(planes.shape[1:], k, s, p, out_shape)
+    if layout.reuses:
+        # Windows overlap, so each input element is read several times: copy the phases
+        # once. Padding stored as +0.0 changes no bit of a sum that starts at +0.0, so
+        # windows over padding sum as if it were skipped, as torch skips it.
+        sums = phase_blocks(planes, layout, acc, np.add, acc.type(0))
+    else:
+        sums = _strided_sums(planes, k, s, p, out_shape, acc)
     for block, total in sums:
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
             if acc == out.dtype and acc.kind == "f":
@@ -145,22 +150,6 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
             else:
                 out[block] = _divide(total, divisor)
     return restore(out, lead)
-
-
-def _phase_sums(planes: np.ndarray, layout: Phases,
-                acc: np.dtype) -> Iterator[tuple[slice, np.ndarray]]:
-    """Windows that overlap read each input element several times: copy each block into a
-    polyphase layout (:class:`._kernels.Phases`) once, then every offset is one contiguous
-    pass. Padding is stored as zeros: adding ``+0.0`` to a running sum that starts at
-    ``+0.0`` changes no bit, so windows over padding sum as if it were skipped, as torch
-    skips it."""
-    plane = int(np.prod(planes.shape[1:]))
-    most = blocks_of(planes.shape[0], plane)
-    buffers = layout.buffers(most, acc, 0)
-    result = np.empty(most * int(np.prod(layout.wide)), dtype=acc)
-    for block in blocks(planes.shape[0], plane):
-        phases = layout.fill(buffers, planes[block])
-        yield block, layout.crop(run_passes(layout, phases, np.add, acc.type(0), result))
 
 
 def _strided_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],

@@ -35,7 +35,7 @@ from ._core import (
     restore,
     window_params,
 )
-from ._kernels import MaxPlan, Phases, blocks, blocks_of, first_max, max_pool_block, run_passes
+from ._kernels import MaxPlan, Phases, blocks, first_max, max_pool_block, phase_blocks
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -62,7 +62,7 @@ def _max_pool(
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
     low = lowest(planes.dtype)
-    layout = Phases.of(spatial, tuple(k), tuple(s), tuple(p), tuple(out_shape), tuple(d))
+    layout = Phases.of(spatial, k, s, p, out_shape, d)
     if with_indices or not layout.reuses:
         plan = MaxPlan(spatial, k, s, p, d, out_shape)
         base, table = _index_table(spatial, k, s, p, d, out_shape)
@@ -71,24 +71,13 @@ def _max_pool(
             if with_indices:
                 np.add(base, table[code], out=indices[block])
     else:
-        _phase_max(planes, layout, low, values)
+        # Values only, windows overlapping: the phases padded with the lowest value, which
+        # never replaces a running maximum; NaN propagates through np.maximum.
+        for block, result in phase_blocks(planes, layout, planes.dtype,
+                                          first_max(planes.dtype), low):
+            values[block] = result
     has_real = _has_real(spatial, k, s, p, d, out_shape)
     return values, indices, lead, np.broadcast_to(has_real, values.shape)
-
-
-def _phase_max(planes: np.ndarray, layout: Phases, low: np.generic,
-               values: np.ndarray) -> None:
-    """Values only, when windows overlap: in the polyphase layout (:class:`._kernels.Phases`)
-    one contiguous ``np.maximum`` per kernel offset. Padding is stored as the lowest value,
-    which never replaces a running maximum; NaN propagates through ``np.maximum``."""
-    plane = int(np.prod(planes.shape[1:]))
-    most = blocks_of(planes.shape[0], plane)
-    buffers = layout.buffers(most, planes.dtype, low)
-    result = np.empty(most * int(np.prod(layout.wide)), dtype=planes.dtype)
-    op = first_max(planes.dtype)
-    for block in blocks(planes.shape[0], plane):
-        phases = layout.fill(buffers, planes[block])
-        np.copyto(values[block], layout.crop(run_passes(layout, phases, op, low, result)))
 
 
 def _forward(values: np.ndarray, indices: np.ndarray | None, lead: tuple[int, ...],
