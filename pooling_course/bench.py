@@ -7,7 +7,8 @@ also counts the time other processes hold the core).
 Speed is measured here and never asserted in a test: timings depend on the machine and on
 whatever else runs on it, ratios measured in the same run much less.
 
-Columns: the case, our time and torch's, their ratio (below 1: we are faster), the bandwidth
+Columns: the case, our time and torch's, their ratio (below 1: we are faster) with the
+spread of that ratio, the target the ratio should meet and whether it does, the bandwidth
 we achieved (bytes read and written once, over our time) and its fraction of the machine's
 NumPy copy bandwidth measured in the same run, and the peak of our temporary memory (what
 ``tracemalloc`` sees beyond the result) as a multiple of the output's size.
@@ -85,6 +86,13 @@ def cases(quick: bool = False) -> list[Case]:
             for backward in (False, True) for op, shape, k, s, p in table]
 
 
+# The issue's targets, as ours/torch: forward at most half of torch's time, our backward at
+# most torch's forward plus backward.
+TARGETS = {False: 0.5, True: 1.0}
+# Enough pairs that one slow moment of a shared machine moves no median.
+DEFAULT_REPEATS = 11
+
+
 @dataclass
 class Row:
     case: Case
@@ -94,10 +102,25 @@ class Row:
     nbytes: int
     copy_bandwidth: float
     peak: float
+    ratios: Sequence[float] = ()
 
     @property
     def ratio(self) -> float:
-        return self.ours / self.torch
+        """The median of the paired ratios (each call of ours over the call of torch's next
+        to it): a machine that slows down for a while slows both calls of a pair."""
+        return statistics.median(self.ratios) if self.ratios else self.ours / self.torch
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """The lower and upper quartile of the paired ratios."""
+        if len(self.ratios) < 2:
+            return self.ratio, self.ratio
+        low, _, high = statistics.quantiles(self.ratios, n=4, method="inclusive")
+        return low, high
+
+    @property
+    def target(self) -> float:
+        return TARGETS[self.case.backward]
 
     @property
     def bandwidth(self) -> float:
@@ -106,18 +129,20 @@ class Row:
     def cells(self) -> list[str]:
         return [self.case.name, "×".join(map(str, self.case.shape)), self.case.params,
                 self.dtype, f"{self.ours * 1e3:.1f}", f"{self.torch * 1e3:.1f}",
-                f"{self.ratio:.2f}", f"{self.bandwidth / 1e9:.1f}",
+                f"{self.ratio:.2f}", "{:.2f}–{:.2f}".format(*self.spread),
+                f"≤ {self.target:g} " + ("met" if self.ratio <= self.target else "missed"),
+                f"{self.bandwidth / 1e9:.1f}",
                 f"{100 * self.bandwidth / self.copy_bandwidth:.0f}%", f"{self.peak:.2f}"]
 
 
-HEADER = ["op", "shape", "params", "dtype", "ours ms", "torch ms", "ours/torch", "GB/s",
-          "of copy", "peak temp / result"]
+HEADER = ["op", "shape", "params", "dtype", "ours ms", "torch ms", "ours/torch", "quartiles",
+          "target", "GB/s", "of copy", "peak temp / result"]
 
 
 def side_by_side(ours: Callable[[], object], theirs: Callable[[], object],
-                 repeats: int) -> tuple[float, float]:
-    """Median CPU seconds of ``ours()`` and ``theirs()``, called alternately ``repeats``
-    times each after one warm-up call, so that both see the same state of a busy machine."""
+                 repeats: int) -> tuple[list[float], list[float]]:
+    """CPU seconds of ``ours()`` and ``theirs()``, called alternately ``repeats`` times each
+    after one warm-up call, so that both see the same state of a busy machine."""
     ours()
     theirs()
     a, b = [], []
@@ -128,7 +153,7 @@ def side_by_side(ours: Callable[[], object], theirs: Callable[[], object],
         t = time.process_time()
         theirs()
         b.append(time.process_time() - t)
-    return statistics.median(a), statistics.median(b)
+    return a, b
 
 
 def copy_bandwidth(nbytes: int, repeats: int = 7) -> float:
@@ -191,7 +216,8 @@ def run_case(case: Case, dtype: type, repeats: int, copy_bw: float,
         nbytes = x.nbytes + out.nbytes
     mine, torchs = side_by_side(ours, theirs, repeats)
     peak = peak_temporary(ours) / ours().nbytes  # as a multiple of the output's size
-    return Row(case, np.dtype(dtype).name, mine, torchs, nbytes, copy_bw, peak)
+    return Row(case, np.dtype(dtype).name, statistics.median(mine), statistics.median(torchs),
+               nbytes, copy_bw, peak, [m / t for m, t in zip(mine, torchs, strict=True)])
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -217,7 +243,7 @@ def run(quick: bool = False, repeats: int | None = None,
     import torch
 
     torch.set_num_threads(1)
-    repeats = repeats or (3 if quick else 7)
+    repeats = repeats or (3 if quick else DEFAULT_REPEATS)
     rng = np.random.default_rng(0)
     todo = [(case, dtype) for case in cases(quick) for dtype in dtypes]
     # At least 32 MB, so that the copy runs from memory rather than from the cache.
@@ -261,7 +287,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, float32, 3 repeats: a smoke test in seconds")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls of each side per case (default 7, --quick 3)")
+                        help=f"timed calls of each side per case (default {DEFAULT_REPEATS}, "
+                        "--quick 3)")
     parser.add_argument("--dtype", action="append", choices=["float32", "float64"],
                         help="dtype to measure (repeatable; default both, --quick float32)")
 
@@ -273,7 +300,8 @@ def command(args: argparse.Namespace) -> int:
     rows, copy_bw = run(args.quick, args.repeats, dtypes, progress=sys.stderr)
     print(machine())
     print(f"NumPy copy bandwidth: {copy_bw / 1e9:.1f} GB/s (read + write); medians of "
-          f"{args.repeats or (3 if args.quick else 7)} alternating calls\n")
+          f"{args.repeats or (3 if args.quick else DEFAULT_REPEATS)} alternating calls; "
+          "ours/torch is the median of the ratios of neighbouring calls\n")
     print(format_table(rows))
     return 0
 

@@ -82,6 +82,21 @@ def test_bench_quick_runs_and_prints_the_table(capsys):
     assert "copy bandwidth" in out
 
 
+def test_bench_ratio_is_the_median_of_paired_ratios_and_meets_its_target():
+    """A pair's two calls see the same moment of the machine: the ratio is taken per pair."""
+    forward = bench.Case("avg", (1, 1, 8, 8), 2, 2)
+    # Four pairs at a quarter of torch's time, one caught by a slow moment of our call alone.
+    row = bench.Row(forward, "float32", ours=10e-3, torch=20e-3, nbytes=1, copy_bandwidth=1.0,
+                    peak=0.0, ratios=[0.25, 0.25, 1.0, 0.25, 0.5])
+    assert row.ratio == 0.25
+    assert row.spread == (0.25, 0.5)
+    cells = row.cells()
+    assert cells[6:9] == ["0.25", "0.25–0.50", "≤ 0.5 met"]
+    backward = bench.Case("max", (1, 1, 8, 8), 2, 2, backward=True)
+    slow = bench.Row(backward, "float64", 1.0, 0.5, 1, 1.0, 0.0, ratios=[2.0, 1.5, 1.0])
+    assert slow.ratio == 1.5 and slow.cells()[8] == "≤ 1 missed"
+
+
 # --- graded: exercise 07_fast ------------------------------------------------------------------
 
 def peak_temporary_bytes(submission, name: str, *args: object) -> tuple[object, int]:
