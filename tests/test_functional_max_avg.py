@@ -93,10 +93,20 @@ def test_kernels_split_into_blocks_match_torch(op, ndim, data):
     x = data.draw(inputs(ndim, FLOAT_DTYPES, max_side=6 if ndim < 3 else 4))
     kwargs = data.draw(window_kwargs(ndim, dilation=op == "max", valid_only=True))
     block = int(np.prod(x.shape[-ndim:])) * data.draw(st.integers(1, 2))
+    name = f"{op}_pool{ndim}d"
+    indices = op == "max" and data.draw(st.booleans())
     with mock.patch.object(_kernels, "BLOCK_ELEMENTS", block):
-        result = run_both(f"{op}_pool{ndim}d", (x,), kwargs)
-    if result is not None:
+        result = run_both(name, (x,), {**kwargs, "return_indices": True} if indices else kwargs)
+        if result is None:
+            return
         assert_same(*result)
+        # the backward pass reuses the forward's blocks, indices and all
+        if op == "max" and not _no_empty_window(x, kwargs, ndim):
+            return
+        values = result[0][0] if indices else result[0]
+        grad_out = make_input(data.draw(st.integers(0, 99)), values.shape, x.dtype, "random")
+        ours = getattr(PF, name + "_backward")(grad_out, x, **kwargs)
+    assert_same(ours, torch_grad(name, x, grad_out, kwargs=kwargs))
 
 
 @pytest.mark.parametrize("op", ["max", "avg"])

@@ -10,11 +10,15 @@ same elements without either copy:
   contiguous range ``lo <= o < hi`` (:func:`offset_runs`), read as one strided slice of the
   input. Padding is never read, which is exactly torch's rule that padding never competes.
 * **One offset at a time.** Each offset updates a running result of the output's size
-  (``np.maximum``, a compare-and-copy when indices are needed, or ``+=``), so no temporary is
-  larger than the output.
-* **Max is separable.** A window's maximum is the maximum over rows of the rows' maxima, and
-  with torch's update rule (``val > max or isnan(val)``) the winner is the same element: reduce
-  the last axis first, then the next, carrying each window's winning offsets.
+  (``np.maximum``, with indices also a record of where it replaced, or ``+=``), so no
+  temporary is larger than the output.
+* **Phases.** :class:`Phases` copies a block's stride phases once, so that each kernel
+  offset is one contiguous pass (:func:`phase_blocks`). It pays when windows overlap (an
+  element is read by several offsets) and when indices are tracked (several passes per
+  offset read the same phase).
+* **Max values are separable.** Without indices and without overlap, a window's maximum is
+  the maximum over rows of the rows' maxima: reduce the last axis first, then the next
+  (:class:`MaxPlan`), reading each element once from the input.
 * **Blocks of planes.** The work runs on blocks of ``(H, W)`` planes small enough that every
   pass over a block hits the cache, so the several passes per offset cost little memory traffic.
 
@@ -74,98 +78,58 @@ def _axis(ndim: int, axis: int, index: slice) -> tuple:
 
 
 class MaxPlan:
-    """What every block of a max pool shares: per spatial axis, innermost first, its runs
-    (:func:`offset_runs`), the number of kernel positions inside it, and each window's
-    starting code (the row-major kernel position of its first real element, which torch
-    reports when nothing beats its start value)."""
+    """What every block of a values-only max pool shares: per spatial axis, innermost
+    first, its runs (:func:`offset_runs`)."""
 
     def __init__(self, spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
                  p: tuple[int, ...], d: tuple[int, ...], out_shape: tuple[int, ...]):
-        ndim = len(k)
-        self.axes = []
-        # Codes are kernel positions: the smallest integer type that holds them moves the
-        # fewest bytes.
-        self.dtype = np.dtype(np.int8 if np.prod(k) <= 127 else np.int16
-                              if np.prod(k) <= 32767 else np.int32)
-        first = np.zeros((1,) * (ndim + 1), dtype=self.dtype)
-        size = 1
-        for axis in range(ndim - 1, -1, -1):
-            grid = [1] * (ndim + 1)
-            grid[axis + 1] = -1
-            offsets = first_offsets(k[axis], s[axis], p[axis], d[axis], out_shape[axis])
-            first = (first + size * offsets.reshape(grid)).astype(self.dtype)
-            runs = offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis],
-                               out_shape[axis])
-            self.axes.append((axis + 1, s[axis], out_shape[axis], runs, size, first))
-            size *= k[axis]
+        self.axes = [(axis + 1, s[axis], out_shape[axis],
+                      offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis],
+                                  out_shape[axis]))
+                     for axis in range(len(k) - 1, -1, -1)]
 
 
-def max_pool_block(x: np.ndarray, plan: MaxPlan, low: np.generic,
-                   track: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Max pool one block of planes ``(b, *spatial)``: values ``(b, *out)`` and, with
-    ``track``, each window's winning position in the kernel, row-major (``plan.dtype``).
+def start_codes(k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
+                d: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+    """Each window's code when nothing beats torch's start value: the row-major kernel
+    position of its first real element, ``(1, *out)``, in the smallest integer type that
+    holds every kernel position (codes are moved around, fewer bytes move faster)."""
+    size = int(np.prod(k))
+    dtype = np.int8 if size <= 127 else np.int16 if size <= 32767 else np.int32
+    ndim = len(k)
+    code = np.zeros((1,) * (ndim + 1), dtype=dtype)
+    step = 1
+    for axis in range(ndim - 1, -1, -1):
+        grid = [1] * (ndim + 1)
+        grid[axis + 1] = -1
+        offsets = first_offsets(k[axis], s[axis], p[axis], d[axis], out_shape[axis])
+        code = (code + step * offsets.reshape(grid)).astype(dtype)
+        step *= k[axis]
+    return code
 
-    Axes are reduced innermost first: the first maximum in row-major order is then the first
-    row's first maximum, exactly the element torch's loop picks.
-    """
-    code = np.zeros((1,) * x.ndim, dtype=plan.dtype) if track else None
-    # NaN needs its own test (torch's rule lets a NaN replace a NaN); skip it without NaN.
-    nan = track and np.issubdtype(x.dtype, np.floating) and bool(np.isnan(x.max()))
-    for axis, s, out, runs, size, first in plan.axes:
-        x, code = _max_along(x, axis, s, out, runs, low, code, size, first, nan)
-    return x, code
+
+def max_pool_block(x: np.ndarray, plan: MaxPlan, low: np.generic) -> np.ndarray:
+    """Max pool one block of planes ``(b, *spatial)`` to its values ``(b, *out)``, one axis
+    after another (a window's maximum is the maximum of its rows' maxima)."""
+    for axis, s, out, runs in plan.axes:
+        x = _max_along(x, axis, s, out, runs, low)
+    return x
 
 
-def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list, low: np.generic,
-               code: np.ndarray | None, size: int, first: np.ndarray,
-               nan: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Max over windows along array ``axis`` of ``x``.
-
-    With ``code`` (each element's winning position within the axes already reduced,
-    row-major, an int array broadcastable to ``x``; ``size`` is the number of such positions)
-    it also returns each window's winning position with this axis prepended,
-    ``a * size + code``; a window that nothing replaces keeps ``first``.
-    """
+def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list,
+               low: np.generic) -> np.ndarray:
+    """Max over windows along array ``axis`` of ``x``."""
     shape = list(x.shape)
     shape[axis] = out
     values = np.full(shape, low, dtype=x.dtype)
     # np.maximum propagates NaN; which of two equal values it returns (it matters only for
     # +0.0 vs -0.0) differs by dtype: keep the earlier one.
-    swap = x.dtype == np.float16
-    if code is None:
-        for _, lo, hi, start in runs:
-            src = x[_axis(x.ndim, axis, slice(start, start + (hi - lo - 1) * s + 1, s))]
-            dst = values[_axis(x.ndim, axis, slice(lo, hi))]
-            np.maximum(*((dst, src) if swap else (src, dst)), out=dst)
-        return values, None
-    # torch's rule: replace when val > max or val is NaN. The window's final code is that of
-    # the last replacement, and codes grow with the offset a, so it is the largest
-    # ``take * (a * size + code)``: arithmetic, because masked copies are slow in NumPy.
-    best = np.empty(shape, dtype=first.dtype)
-    best[...] = first
-    take = np.empty(shape, dtype=bool)
-    isnan = np.empty(shape, dtype=bool) if nan else None
-    candidate = np.empty(shape, dtype=first.dtype)
-    step = first.dtype.type
-    for a, lo, hi, start in runs:
-        read = _axis(x.ndim, axis, slice(start, start + (hi - lo - 1) * s + 1, s))
-        write = _axis(x.ndim, axis, slice(lo, hi))
-        src, dst, m, c = x[read], values[write], take[write], candidate[write]
-        np.greater(src, dst, out=m)
-        if nan:
-            # NaN != NaN; np.isnan(out=<strided view>) skips elements in NumPy 2.4.
-            np.not_equal(src, src, out=isnan[write])
-            np.logical_or(m, isnan[write], out=m)
-        np.maximum(*((dst, src) if swap else (src, dst)), out=dst)
-        if code.shape != x.shape:  # the first axis reduced: every code so far is 0
-            if a == 0:
-                continue  # a candidate 0 never beats the start code
-            np.multiply(m, step(a * size), out=c)
-        else:
-            np.add(code[read], step(a * size), out=c)
-            np.multiply(c, m, out=c)
-        np.maximum(best[write], c, out=best[write])
-    return values, best
+    keep = first_max(x.dtype)
+    for _, lo, hi, start in runs:
+        src = x[_axis(x.ndim, axis, slice(start, start + (hi - lo - 1) * s + 1, s))]
+        dst = values[_axis(x.ndim, axis, slice(lo, hi))]
+        keep(dst, src, out=dst)
+    return values
 
 
 class Phases:
@@ -252,27 +216,64 @@ class Phases:
 
 
 def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callable,
-                 start: np.generic) -> Iterator[tuple[slice, np.ndarray]]:
+                 start: np.generic, first_code: np.ndarray | None = None,
+                 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray | None]]:
     """Pool ``planes`` ``(B, *spatial)`` block by block in the layout: each block's phases
     (in ``dtype``, padding stored as ``start``), then every kernel offset's pass in
     row-major order, ``op(running, new, out=running)``, the running values starting at
-    ``start``. Yields each block's slice of the planes and its ``(b, *out)`` result, a view
-    into a buffer that the next block overwrites."""
+    ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and its
+    codes (``None`` without ``first_code``): views into buffers the next block overwrites.
+
+    With ``first_code`` (max pooling with indices: each window's code when nothing replaces
+    its start, ``(1, *out)``, of an integer dtype) it also follows torch's rule for the
+    index: a pass *replaces* where the new value is greater or NaN, and a window's code is
+    the row-major kernel position of the last pass that replaced, else ``first_code``.
+    Positions grow pass by pass, so that is the largest ``replaced * position``: a few
+    whole-block operations per pass instead of a masked copy.
+    """
     plane = int(np.prod(planes.shape[1:]))
     most = blocks_of(planes.shape[0], plane)
+    wide = int(np.prod(layout.wide))
     buffers = layout.buffers(most, dtype, start)
-    result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
+    result = np.empty(most * wide, dtype=dtype)
     (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
+    if first_code is not None:
+        codes = np.empty(most * wide, dtype=first_code.dtype)
+        replaced = np.empty(most * wide, dtype=bool)
+        candidate = np.empty_like(codes)
+        start_codes = np.zeros(layout.wide, dtype=first_code.dtype)
+        start_codes[tuple(slice(0, o) for o in layout.out_shape)] = first_code[0]
+        start_codes = start_codes.reshape(1, wide)
     for block in blocks(planes.shape[0], plane):
-        sources = layout.fill(buffers, planes[block])
+        x = planes[block]
+        sources = layout.fill(buffers, x)
         size = sources[first].size
         running = result[:size]
+        tracked = None
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            op(start, sources[first], out=running)
-            for key, shift in rest:
+            if first_code is None:
+                op(start, sources[first], out=running)
+            else:
+                # The start value is the lowest one, and the first offset replaces it
+                # exactly when its value is not the lowest: copying it is the same.
+                np.copyto(running, sources[first])
+                tracked = codes[:size]
+                np.copyto(tracked.reshape(-1, wide), start_codes)
+                # torch's NaN test costs a pass per offset: skip it when there is no NaN.
+                nan = np.issubdtype(dtype, np.floating) and bool(np.isnan(x.max()))
+            for position, (key, shift) in enumerate(rest, start=1):
                 view = running[:size - shift]
-                op(view, sources[key][shift:], out=view)
-        yield block, layout.crop(running)
+                new = sources[key][shift:]
+                if tracked is not None:
+                    took = replaced[:size - shift]
+                    np.greater(new, view, out=took)
+                    if nan:
+                        np.logical_or(took, np.isnan(new), out=took)
+                    np.multiply(took, tracked.dtype.type(position), out=candidate[:took.size])
+                    np.maximum(tracked[:took.size], candidate[:took.size],
+                               out=tracked[:took.size])
+                op(view, new, out=view)
+        yield block, layout.crop(running), None if tracked is None else layout.crop(tracked)
 
 
 def first_max(dtype: np.dtype) -> Callable:

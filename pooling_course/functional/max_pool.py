@@ -20,6 +20,8 @@ Torch's rules, all reproduced here:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..forward import _prepare, _window, max_pool2d_loop, pool_output_shape
@@ -35,7 +37,15 @@ from ._core import (
     restore,
     window_params,
 )
-from ._kernels import MaxPlan, Phases, blocks, first_max, max_pool_block, phase_blocks
+from ._kernels import (
+    MaxPlan,
+    Phases,
+    blocks,
+    first_max,
+    max_pool_block,
+    phase_blocks,
+    start_codes,
+)
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -52,8 +62,9 @@ def _max_pool(
     """Shared N-d kernel: returns planes' values ``(B, *out)``, indices (``None`` unless
     ``with_indices``), lead shape and a mask of the windows that hold a real element.
 
-    It runs on blocks of planes (:mod:`._kernels`): each spatial axis is reduced in turn, one
-    kernel offset at a time, reading the input through strided slices that skip the padding.
+    It runs on blocks of planes (:mod:`._kernels`, chosen by :func:`_codes`): one kernel
+    offset at a time over the padded stride phases, or axis by axis through strided slices
+    that skip the padding.
     """
     planes, lead = as_planes(input, ndim, op, dtypes)
     k, s, p, d = window_params(ndim, kernel_size, stride, padding, dilation)
@@ -61,23 +72,34 @@ def _max_pool(
     out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
-    low = lowest(planes.dtype)
-    layout = Phases.of(spatial, k, s, p, out_shape, d)
-    if with_indices or not layout.reuses:
-        plan = MaxPlan(spatial, k, s, p, d, out_shape)
-        base, table = _index_table(spatial, k, s, p, d, out_shape)
-        for block in blocks(planes.shape[0], int(np.prod(spatial))):
-            values[block], code = max_pool_block(planes[block], plan, low, with_indices)
-            if with_indices:
-                np.add(base, table[code], out=indices[block])
-    else:
-        # Values only, windows overlapping: the phases padded with the lowest value, which
-        # never replaces a running maximum; NaN propagates through np.maximum.
-        for block, result in phase_blocks(planes, layout, planes.dtype,
-                                          first_max(planes.dtype), low):
-            values[block] = result
+    base, table = _index_table(spatial, k, s, p, d, out_shape)
+    for block, result, code in _codes(planes, k, s, p, d, out_shape, with_indices):
+        values[block] = result
+        if with_indices:
+            np.add(base, table[code], out=indices[block])
     has_real = _has_real(spatial, k, s, p, d, out_shape)
     return values, indices, lead, np.broadcast_to(has_real, values.shape)
+
+
+def _codes(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
+           d: tuple[int, ...], out_shape: tuple[int, ...],
+           track: bool) -> Iterator[tuple[slice, np.ndarray, np.ndarray | None]]:
+    """Each block's slice of the planes, its maxima and, with ``track``, each window's
+    winning kernel position (row-major).
+
+    The phases, padded with the lowest value (it never replaces a running maximum; NaN
+    propagates through np.maximum), when windows overlap or indices are tracked; otherwise
+    the separable plan, which reads each element once."""
+    spatial = planes.shape[1:]
+    low = lowest(planes.dtype)
+    layout = Phases.of(spatial, k, s, p, out_shape, d)
+    if layout.reuses or track:
+        yield from phase_blocks(planes, layout, planes.dtype, first_max(planes.dtype), low,
+                                start_codes(k, s, p, d, out_shape) if track else None)
+        return
+    plan = MaxPlan(spatial, k, s, p, d, out_shape)
+    for block in blocks(planes.shape[0], int(np.prod(spatial))):
+        yield block, max_pool_block(planes[block], plan, low), None
 
 
 def _forward(values: np.ndarray, indices: np.ndarray | None, lead: tuple[int, ...],
@@ -107,13 +129,10 @@ def _backward(
     grad = check_grad_output(grad_output, (*lead, *out_shape), op)
     grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], *out_shape)
     result = np.zeros(planes.size, dtype=planes.dtype)
-    plan = MaxPlan(spatial, k, s, p, d, out_shape)
     base, table = _index_table(spatial, k, s, p, d, out_shape)
     has_real = _has_real(spatial, k, s, p, d, out_shape)
     plane = int(np.prod(spatial))
-    low = lowest(planes.dtype)
-    for block in blocks(planes.shape[0], plane):
-        _, code = max_pool_block(planes[block], plan, low, True)
+    for block, _, code in _codes(planes, k, s, p, d, out_shape, True):
         index = table[code]
         index += base
         index += (np.arange(block.start, block.stop) * plane).reshape(-1, *[1] * ndim)
