@@ -221,59 +221,71 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     """Pool ``planes`` ``(B, *spatial)`` block by block in the layout: each block's phases
     (in ``dtype``, padding stored as ``start``), then every kernel offset's pass in
     row-major order, ``op(running, new, out=running)``, the running values starting at
-    ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and its
-    codes (``None`` without ``first_code``): views into buffers the next block overwrites.
-
-    With ``first_code`` (max pooling with indices: each window's code when nothing replaces
-    its start, ``(1, *out)``, of an integer dtype) it also follows torch's rule for the
-    index: a pass *replaces* where the new value is greater or NaN, and a window's code is
-    the row-major kernel position of the last pass that replaced, else ``first_code``.
-    Positions grow pass by pass, so that is the largest ``replaced * position``: a few
-    whole-block operations per pass instead of a masked copy.
-    """
+    ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and, with
+    ``first_code`` (max pooling with indices, see :class:`_Winners`), each window's winning
+    kernel position, else ``None``: views into buffers the next block overwrites."""
     plane = int(np.prod(planes.shape[1:]))
     most = blocks_of(planes.shape[0], plane)
-    wide = int(np.prod(layout.wide))
     buffers = layout.buffers(most, dtype, start)
-    result = np.empty(most * wide, dtype=dtype)
+    result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
+    winners = None if first_code is None else _Winners(layout, most, first_code)
     (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
-    if first_code is not None:
-        codes = np.empty(most * wide, dtype=first_code.dtype)
-        replaced = np.empty(most * wide, dtype=bool)
-        candidate = np.empty_like(codes)
-        start_codes = np.zeros(layout.wide, dtype=first_code.dtype)
-        start_codes[tuple(slice(0, o) for o in layout.out_shape)] = first_code[0]
-        start_codes = start_codes.reshape(1, wide)
     for block in blocks(planes.shape[0], plane):
         x = planes[block]
         sources = layout.fill(buffers, x)
         size = sources[first].size
         running = result[:size]
-        tracked = None
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            if first_code is None:
+            if winners is None:
                 op(start, sources[first], out=running)
             else:
                 # The start value is the lowest one, and the first offset replaces it
                 # exactly when its value is not the lowest: copying it is the same.
                 np.copyto(running, sources[first])
-                tracked = codes[:size]
-                np.copyto(tracked.reshape(-1, wide), start_codes)
-                # torch's NaN test costs a pass per offset: skip it when there is no NaN.
-                nan = np.issubdtype(dtype, np.floating) and bool(np.isnan(x.max()))
+                winners.begin(size, x)
             for position, (key, shift) in enumerate(rest, start=1):
                 view = running[:size - shift]
                 new = sources[key][shift:]
-                if tracked is not None:
-                    took = replaced[:size - shift]
-                    np.greater(new, view, out=took)
-                    if nan:
-                        np.logical_or(took, np.isnan(new), out=took)
-                    np.multiply(took, tracked.dtype.type(position), out=candidate[:took.size])
-                    np.maximum(tracked[:took.size], candidate[:took.size],
-                               out=tracked[:took.size])
+                if winners is not None:
+                    winners.record(new, view, position)
                 op(view, new, out=view)
-        yield block, layout.crop(running), None if tracked is None else layout.crop(tracked)
+        yield (block, layout.crop(running),
+               None if winners is None else layout.crop(winners.codes[:size]))
+
+
+class _Winners:
+    """Which kernel position each window's maximum came from, by torch's rule: a pass
+    *replaces* the running maximum where its value is greater or NaN, and the window's code
+    is the row-major position of the last pass that replaced, else ``first_code`` (the
+    position of its first real element, ``(1, *out)``, an integer dtype). Positions grow
+    pass by pass, so the last replacement is the largest ``replaced * position``: a few
+    whole-block operations per pass instead of a masked copy."""
+
+    def __init__(self, layout: Phases, planes: int, first_code: np.ndarray):
+        wide = int(np.prod(layout.wide))
+        self.codes = np.empty(planes * wide, dtype=first_code.dtype)
+        self.replaced = np.empty(planes * wide, dtype=bool)
+        self.candidate = np.empty_like(self.codes)
+        initial = np.zeros(layout.wide, dtype=first_code.dtype)
+        initial[tuple(slice(0, o) for o in layout.out_shape)] = first_code[0]
+        self.initial = initial.reshape(1, wide)
+        self.nan = False
+
+    def begin(self, size: int, x: np.ndarray) -> None:
+        """Start a block of ``size`` wide positions whose input is ``x``."""
+        np.copyto(self.codes[:size].reshape(-1, self.initial.size), self.initial)
+        # torch's NaN test costs a pass per offset: skip it when the block has no NaN.
+        self.nan = np.issubdtype(x.dtype, np.floating) and bool(np.isnan(x.max()))
+
+    def record(self, new: np.ndarray, running: np.ndarray, position: int) -> None:
+        """Before ``running`` takes the maximum with ``new``: note where ``new`` replaces."""
+        n = new.size
+        replaced, candidate, codes = self.replaced[:n], self.candidate[:n], self.codes[:n]
+        np.greater(new, running, out=replaced)
+        if self.nan:
+            np.logical_or(replaced, np.isnan(new), out=replaced)
+        np.multiply(replaced, codes.dtype.type(position), out=candidate)
+        np.maximum(codes, candidate, out=codes)
 
 
 def first_max(dtype: np.dtype) -> Callable:
