@@ -72,7 +72,8 @@ def _max_pool(
     out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
-    base, table = _index_table(spatial, k, s, p, d, out_shape)
+    if with_indices:
+        base, table = _index_table(spatial, k, s, p, d, out_shape)
     for block, result, code in _codes(planes, k, s, p, d, out_shape, with_indices):
         values[block] = result
         if with_indices:
