@@ -102,13 +102,13 @@ class Row:
     nbytes: int
     copy_bandwidth: float
     peak: float
-    ratios: Sequence[float] = ()
+    ratios: Sequence[float]
 
     @property
     def ratio(self) -> float:
         """The median of the paired ratios (each call of ours over the call of torch's next
         to it): a machine that slows down for a while slows both calls of a pair."""
-        return statistics.median(self.ratios) if self.ratios else self.ours / self.torch
+        return statistics.median(self.ratios)
 
     @property
     def spread(self) -> tuple[float, float]:

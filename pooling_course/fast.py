@@ -7,7 +7,7 @@ windows), from the slowest to the fastest:
 2. :func:`max_pool2d_sliding` — NumPy's ``sliding_window_view`` reduced over the window axes;
 3. :func:`max_pool2d_reshape` — the reshape trick, only when ``k == s`` and ``k`` divides H, W;
 4. :func:`max_pool2d_shifted` — one strided view per kernel offset, folded in with
-   ``np.maximum``: no ``k*k`` copy;
+   ``np.maximum``: no ``k*k`` copy (:func:`avg_pool2d_shifted` adds the same views);
 5. the package's :func:`pooling_course.functional.max_pool2d`, which adds blocks of planes
    that stay in the cache and a separable reduction (rows, then columns).
 
@@ -32,8 +32,8 @@ from .forward import pool_output_size
 
 __all__ = [
     "max_pool2d_loops", "max_pool2d_sliding", "max_pool2d_reshape", "max_pool2d_shifted",
-    "max_pool2d_backward_shifted", "cpu_time", "copy_bandwidth", "maximum_throughput",
-    "peak_temporary", "bytes_moved", "roofline_figure",
+    "avg_pool2d_shifted", "max_pool2d_backward_shifted", "cpu_time", "copy_bandwidth",
+    "maximum_throughput", "peak_temporary", "bytes_moved", "roofline_figure",
 ]
 
 
@@ -97,6 +97,15 @@ def max_pool2d_reshape(x: np.ndarray, kernel_size: int, stride: int | None = Non
     return x.reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
 
 
+def _offset_views(x: np.ndarray, kernel_size: int,
+                  stride: int | None) -> list[np.ndarray]:
+    """For each kernel offset ``(a, b)`` in row-major order, the strided view
+    ``x[..., a::s, b::s]`` of the output's shape: the elements every window holds there."""
+    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
+    return [x[:, :, a:a + (out_h - 1) * s + 1:s, b:b + (out_w - 1) * s + 1:s]
+            for a in range(k) for b in range(k)]
+
+
 def max_pool2d_shifted(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
     """Rung 4: for each of the ``k*k`` kernel offsets ``(a, b)``, the elements every window
     holds at that offset form one strided view ``x[..., a::s, b::s]`` of the output's shape;
@@ -107,16 +116,27 @@ def max_pool2d_shifted(x: np.ndarray, kernel_size: int, stride: int | None = Non
     array([[[[10., 11.],
              [14., 15.]]]])
     """
-    k, s, out_h, out_w = _sizes(x, kernel_size, stride)
-
-    def view(a: int, b: int) -> np.ndarray:
-        return x[:, :, a:a + (out_h - 1) * s + 1:s, b:b + (out_w - 1) * s + 1:s]
-
-    out = view(0, 0).copy()
-    for a in range(k):
-        for b in range(k):
-            np.maximum(out, view(a, b), out=out)
+    views = _offset_views(x, kernel_size, stride)
+    out = views[0].copy()
+    for view in views:
+        np.maximum(out, view, out=out)
     return out
+
+
+def avg_pool2d_shifted(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
+    """Rung 4 for sums: the same strided views added one offset at a time in row-major
+    order, starting from zero (torch's order, so float results agree to the bit), then
+    divided by ``k*k``.
+
+    >>> avg_pool2d_shifted(np.arange(16.0).reshape(1, 1, 4, 4), 2)
+    array([[[[ 2.5,  4.5],
+             [10.5, 12.5]]]])
+    """
+    views = _offset_views(x, kernel_size, stride)
+    total = np.zeros(views[0].shape, x.dtype)
+    for view in views:
+        total += view
+    return total / x.dtype.type(len(views))
 
 
 def max_pool2d_backward_shifted(grad_output: np.ndarray, x: np.ndarray, kernel_size: int,

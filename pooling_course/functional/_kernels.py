@@ -18,7 +18,7 @@ same elements without either copy:
   offset read the same phase).
 * **Max values are separable.** Without indices and without overlap, a window's maximum is
   the maximum over rows of the rows' maxima: reduce the last axis first, then the next
-  (:class:`MaxPlan`), reading each element once from the input.
+  (:func:`separable_runs`), reading each element once from the input.
 * **Blocks of planes.** The work runs on blocks of ``(H, W)`` planes small enough that every
   pass over a block hits the cache, so the several passes per offset cost little memory traffic.
 
@@ -77,16 +77,14 @@ def _axis(ndim: int, axis: int, index: slice) -> tuple:
     return tuple(key)
 
 
-class MaxPlan:
+def separable_runs(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
+                   p: tuple[int, ...], d: tuple[int, ...],
+                   out_shape: tuple[int, ...]) -> list[tuple[int, int, int, list]]:
     """What every block of a values-only max pool shares: per spatial axis, innermost
-    first, its runs (:func:`offset_runs`)."""
-
-    def __init__(self, spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-                 p: tuple[int, ...], d: tuple[int, ...], out_shape: tuple[int, ...]):
-        self.axes = [(axis + 1, s[axis], out_shape[axis],
-                      offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis],
-                                  out_shape[axis]))
-                     for axis in range(len(k) - 1, -1, -1)]
+    first, ``(array axis, stride, output size, runs)`` (:func:`offset_runs`)."""
+    return [(axis + 1, s[axis], out_shape[axis],
+             offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis], out_shape[axis]))
+            for axis in range(len(k) - 1, -1, -1)]
 
 
 def start_codes(k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
@@ -108,10 +106,11 @@ def start_codes(k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
     return code
 
 
-def max_pool_block(x: np.ndarray, plan: MaxPlan, low: np.generic) -> np.ndarray:
+def max_pool_block(x: np.ndarray, axes: list, low: np.generic) -> np.ndarray:
     """Max pool one block of planes ``(b, *spatial)`` to its values ``(b, *out)``, one axis
-    after another (a window's maximum is the maximum of its rows' maxima)."""
-    for axis, s, out, runs in plan.axes:
+    after another (a window's maximum is the maximum of its rows' maxima); ``axes`` from
+    :func:`separable_runs`."""
+    for axis, s, out, runs in axes:
         x = _max_along(x, axis, s, out, runs, low)
     return x
 
@@ -236,12 +235,8 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
         size = sources[first].size
         running = result[:size]
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            if winners is None:
-                op(start, sources[first], out=running)
-            else:
-                # The start value is the lowest one, and the first offset replaces it
-                # exactly when its value is not the lowest: copying it is the same.
-                np.copyto(running, sources[first])
+            op(start, sources[first], out=running)
+            if winners is not None:
                 winners.begin(size, x)
             for position, (key, shift) in enumerate(rest, start=1):
                 view = running[:size - shift]
@@ -266,9 +261,8 @@ class _Winners:
         self.codes = np.empty(planes * wide, dtype=first_code.dtype)
         self.replaced = np.empty(planes * wide, dtype=bool)
         self.candidate = np.empty_like(self.codes)
-        initial = np.zeros(layout.wide, dtype=first_code.dtype)
-        initial[tuple(slice(0, o) for o in layout.out_shape)] = first_code[0]
-        self.initial = initial.reshape(1, wide)
+        self.initial = np.zeros((1, wide), dtype=first_code.dtype)
+        layout.crop(self.initial)[...] = first_code
         self.nan = False
 
     def begin(self, size: int, x: np.ndarray) -> None:

@@ -140,11 +140,10 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
         # Windows overlap, so each input element is read several times: copy the phases
         # once. Padding stored as +0.0 changes no bit of a sum that starts at +0.0, so
         # windows over padding sum as if it were skipped, as torch skips it.
-        sums = ((block, total) for block, total, _ in
-                phase_blocks(planes, layout, acc, np.add, acc.type(0)))
+        sums = phase_blocks(planes, layout, acc, np.add, acc.type(0))
     else:
         sums = _strided_sums(planes, k, s, p, out_shape, acc)
-    for block, total in sums:
+    for block, total, *_ in sums:  # phase_blocks also yields codes, None here
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
             if acc == out.dtype and acc.kind == "f":
                 np.divide(total, divisor, out=out[block])

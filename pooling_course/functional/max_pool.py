@@ -38,12 +38,12 @@ from ._core import (
     window_params,
 )
 from ._kernels import (
-    MaxPlan,
     Phases,
     blocks,
     first_max,
     max_pool_block,
     phase_blocks,
+    separable_runs,
     start_codes,
 )
 
@@ -98,9 +98,9 @@ def _codes(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...], p: tuple[
         yield from phase_blocks(planes, layout, planes.dtype, first_max(planes.dtype), low,
                                 start_codes(k, s, p, d, out_shape) if track else None)
         return
-    plan = MaxPlan(spatial, k, s, p, d, out_shape)
+    axes = separable_runs(spatial, k, s, p, d, out_shape)
     for block in blocks(planes.shape[0], int(np.prod(spatial))):
-        yield block, max_pool_block(planes[block], plan, low), None
+        yield block, max_pool_block(planes[block], axes, low), None
 
 
 def _forward(values: np.ndarray, indices: np.ndarray | None, lead: tuple[int, ...],
