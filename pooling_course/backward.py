@@ -28,7 +28,7 @@ import numpy as np
 
 from . import functional as PF
 from . import widgets
-from .forward import IntOrTuple, _prepare, _window
+from .functional._core import IntOrTuple, loop_planes2d, window_cells
 
 __all__ = [
     "max_pool2d_backward_loop", "avg_pool2d_backward_loop", "numerical_gradient",
@@ -78,7 +78,7 @@ def max_pool2d_backward_loop(
             [0., 1., 1.],
             [0., 1., 1.]]])
     """
-    planes, out_hw, (k, s, p, d) = _prepare(input, kernel_size, stride, padding, dilation,
+    planes, out_hw, (k, s, p, d) = loop_planes2d(input, kernel_size, stride, padding, dilation,
                                             ceil_mode)
     height, width = planes.shape[-2:]
     grads = _grad_planes(grad_output, planes.shape[0], out_hw)
@@ -87,7 +87,7 @@ def max_pool2d_backward_loop(
         for i in range(out_hw[0]):
             for j in range(out_hw[1]):
                 winner, best = None, -np.inf
-                for h, w in _window(i, j, k, s, p, d, height, width):
+                for h, w in window_cells(i, j, k, s, p, d, height, width):
                     if winner is None or plane[h, w] > best or np.isnan(plane[h, w]):
                         winner, best = (h, w), plane[h, w]
                 if winner is not None:
@@ -132,14 +132,14 @@ def avg_pool2d_backward_loop(
                                          or divisor_override == 0):
         raise ValueError(f"divisor_override must be a non-zero int or None, got "
                          f"{divisor_override!r}")
-    planes, out_hw, (k, s, p, d) = _prepare(input, kernel_size, stride, padding, 1, ceil_mode)
+    planes, out_hw, (k, s, p, d) = loop_planes2d(input, kernel_size, stride, padding, 1, ceil_mode)
     height, width = planes.shape[-2:]
     grads = _grad_planes(grad_output, planes.shape[0], out_hw)
     grad_input = np.zeros(planes.shape, dtype=np.result_type(planes.dtype, np.float32))
     for c in range(planes.shape[0]):
         for i in range(out_hw[0]):
             for j in range(out_hw[1]):
-                cells = _window(i, j, k, s, p, d, height, width)
+                cells = window_cells(i, j, k, s, p, d, height, width)
                 top, left = i * s[0] - p[0], j * s[1] - p[1]
                 if divisor_override is not None:
                     divisor = divisor_override

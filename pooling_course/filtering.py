@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as PF
-from .forward import pool_output_size
+from .functional import pool_output_size
 
 #: Colours of the chapter's curves: input, plain subsampling, average pool, max pool.
 COLOURS = {"input": "#777777", "subsampled": "#7570b3", "avg": "#1f77b4", "max": "#d95f02"}

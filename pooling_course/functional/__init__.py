@@ -6,8 +6,9 @@ respect to ``input`` that torch's autograd computes. ``*_loop`` functions are th
 loop references the book shows; the others are vectorised over strided window views.
 """
 
-# Not a torch function: the strided window view every kernel reduces, shown in chapter 1.
-from ._core import sliding_windows  # noqa: E402,F401
+# Not torch functions: the output-size rule every op follows and the strided window view every
+# kernel reduces, both taught in chapter 1.
+from ._core import pool_output_shape, pool_output_size, sliding_windows
 from .adaptive import *  # noqa: F403
 from .adaptive import __all__ as _adaptive_all
 from .avg_pool import *  # noqa: F403
@@ -21,4 +22,7 @@ from .max_pool import __all__ as _max_all
 from .unpool import *  # noqa: F403
 from .unpool import __all__ as _unpool_all
 
-__all__ = [*_max_all, *_avg_all, *_adaptive_all, *_lp_all, *_unpool_all, *_fractional_all]
+__all__ = [
+    "pool_output_size", "pool_output_shape", "sliding_windows",
+    *_max_all, *_avg_all, *_adaptive_all, *_lp_all, *_unpool_all, *_fractional_all,
+]
