@@ -174,7 +174,6 @@ def window_params(
     return k, s, ntuple(padding, ndim, "padding"), ntuple(dilation, ndim, "dilation")
 
 
-
 def sliding_windows(
     planes: np.ndarray,
     kernel_size: tuple[int, ...],
@@ -189,10 +188,10 @@ def sliding_windows(
 
     Args:
         planes: the input, ``(B, *spatial)`` with one to three spatial axes.
-        kernel_size, stride, padding, dilation: one int per spatial axis (see
-            :func:`window_params`).
+        kernel_size, stride, padding, dilation: one int per spatial axis, as the pools
+            normalise them (``stride`` already defaulted to ``kernel_size``).
         out_shape: the number of windows per axis, from
-            :func:`pool_output_shape`.
+            :func:`~pooling_course.functional.pool_output_shape`.
         fill: what positions outside the input read: a value that cannot win the reduction
             (the dtype's lowest value for a max, 0 for a sum).
 

@@ -354,7 +354,7 @@ def avg_pool2d_loop(
 ) -> np.ndarray:
     """2d average pooling with plain loops, equal to ``torch.nn.functional.avg_pool2d``.
 
-    Shape: as :func:`~pooling_course.functional.max_pool2d_loop`.
+    Shape: as :func:`~pooling_course.functional.max_pool.max_pool2d_loop`.
 
     The sum runs over the real elements of the window; the divisor is
     ``divisor_override`` if given, else with ``count_include_pad=True`` the window's area

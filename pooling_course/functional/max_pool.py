@@ -346,7 +346,7 @@ def max_pool2d_loop(
     """2d max pooling with plain loops, equal to ``torch.nn.functional.max_pool2d``.
 
     Shape: ``(N, C, H, W)`` or ``(C, H, W)`` in, ``(N, C, H_out, W_out)`` or
-    ``(C, H_out, W_out)`` out, sizes from :func:`pool_output_shape`.
+    ``(C, H_out, W_out)`` out, sizes from :func:`~pooling_course.functional.pool_output_shape`.
 
     Rules: padding is never a candidate (it acts as minus infinity); on ties the first
     element in row-major order wins; a NaN wins over every number, and a later NaN over an

@@ -33,8 +33,8 @@ def mixed_pool2d(input: np.ndarray, kernel_size: IntOrTuple, stride: IntOrTuple 
     r"""Mixed max-average pooling (Lee, Gallagher & Tu, 2016):
     :math:`\alpha \max + (1 - \alpha)\,\mathrm{mean}` over each window.
 
-    ``alpha=1`` is :func:`~pooling_course.functional.max_pool2d`, ``alpha=0``
-    :func:`~pooling_course.functional.avg_pool2d` (no padding).
+    ``alpha=1`` is :func:`~pooling_course.functional.max_pool.max_pool2d`, ``alpha=0``
+    :func:`~pooling_course.functional.avg_pool.avg_pool2d` (no padding).
 
     >>> mixed_pool2d(np.array([[[0.0, 4.0], [0.0, 0.0]]]), 2, alpha=0.25)
     array([[[1.75]]])

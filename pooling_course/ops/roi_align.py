@@ -12,7 +12,7 @@ rule for rule and, for float32 inputs, operation for operation in float32:
   the average's divisor; one in ``[-1, 0]`` is moved to 0 and one in ``[H - 1, H]`` to
   ``H - 1``, so samples just outside the map take the border's value at full weight.
 
-Boxes as for :func:`~pooling_course.ops.roi_pool` (:func:`~pooling_course.ops.as_rois`).
+Boxes as for :func:`~pooling_course.ops.roi.roi_pool` (:func:`~pooling_course.ops.roi.as_rois`).
 Chapter 5 teaches the op; :func:`roi_align_loop` transliterates the C++ loops and
 :func:`roi_align_backward` is the gradient.
 """
@@ -68,7 +68,7 @@ def roi_align_samples(box: Sequence[float], output_size: int | Sequence[int],
     ``xs (out_w, grid_w)``, bin ``(i, j)`` sampling every ``(ys[i, a], xs[j, b])``.
 
     Computed in ``dtype`` (the input's) and the kernel's order of operations; the pendant of
-    :func:`~pooling_course.ops.roi_pool_bins`.
+    :func:`~pooling_course.ops.roi.roi_pool_bins`.
 
     >>> ys, xs = roi_align_samples((0, 0, 4, 4), 2, sampling_ratio=2, dtype=np.float64)
     >>> ys.tolist()
