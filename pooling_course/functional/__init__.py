@@ -4,6 +4,9 @@ Every function mirrors its ``torch.nn.functional`` namesake (NumPy arrays in and
 every ``<op>_backward(grad_output, input, <op's parameters>)`` returns the gradient with
 respect to ``input`` that torch's autograd computes. ``*_loop`` functions are the readable
 loop references the book shows; the others are vectorised over strided window views.
+Beside them, the rules every op shares: :func:`pool_output_size` / :func:`pool_output_shape`
+(torch's output size) and :func:`sliding_windows` (the window view). Pooling that torch does
+not have is in :mod:`pooling_course.ops`.
 """
 
 # Not torch functions: the output-size rule every op follows and the strided window view every
