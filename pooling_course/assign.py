@@ -26,6 +26,11 @@ otter-grader's assign steps). The rules, all of them:
 The markers are comments, so a solution executes (and nbval checks its stored outputs) as if
 they were not there. ``--check`` writes nothing and fails when ``exercises/`` differs from
 what would be written, which is what the test suite runs.
+
+``--adopt-markdown`` goes the other way, for merges: where someone edited the markdown of a
+student notebook instead of its solution, it copies each student markdown cell's text into the
+solution cell it came from (matched in order; a notebook whose markdown cells do not pair up is
+reported and left alone). Run it, review the solutions' diff, then run ``assign``.
 """
 
 from __future__ import annotations
@@ -149,6 +154,40 @@ def assign(solutions: Path, exercises: Path, names: list[str] | None = None,
     return changed
 
 
+def adopt_markdown(solutions: Path, exercises: Path, names: list[str] | None = None
+                   ) -> dict[str, str]:
+    """Copy markdown edited in ``exercises/`` back into the solutions it is generated from.
+
+    Returns, per notebook looked at, what happened (``"adopted N cells"``, ``"unchanged"`` or
+    why it was skipped).
+    """
+    report = {}
+    for path in sorted(solutions.glob("[0-9]*.ipynb")):
+        if names and path.stem not in {n.removesuffix(".ipynb") for n in names}:
+            continue
+        target = exercises / path.name
+        if not target.exists():
+            report[path.stem] = "skipped: no student notebook"
+            continue
+        solution = nbformat.read(path, as_version=4)
+        kept = [c for c in solution.cells if c.cell_type == "markdown"
+                and SOLUTION_ONLY not in c.get("metadata", {}).get("tags", [])]
+        theirs = [c for c in nbformat.read(target, as_version=4).cells
+                  if c.cell_type == "markdown"]
+        if len(kept) != len(theirs):
+            report[path.stem] = (f"skipped: {len(theirs)} markdown cells in the student "
+                                 f"notebook, {len(kept)} in the solution")
+            continue
+        changed = 0
+        for ours, edited in zip(kept, theirs, strict=True):
+            if ours.source != edited.source:
+                ours.source, changed = edited.source, changed + 1
+        if changed:
+            nbformat.write(solution, path)
+        report[path.stem] = f"adopted {changed} cells" if changed else "unchanged"
+    return report
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", help="exercises to write (default: every one)")
     parser.add_argument("--solutions", default=str(ROOT / "solutions"),
@@ -157,9 +196,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder to write the student notebooks to (default: exercises/)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if a student notebook is out of date")
+    parser.add_argument("--adopt-markdown", action="store_true",
+                        help="copy markdown edited in the student notebooks into the "
+                             "solutions (for merges), then stop")
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.adopt_markdown:
+        for name, what in adopt_markdown(Path(args.solutions), Path(args.exercises),
+                                         args.names).items():
+            print(f"{name}: {what}")
+        return 0
     try:
         changed = assign(Path(args.solutions), Path(args.exercises), args.names, args.check)
     except MarkerError as exc:

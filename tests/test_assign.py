@@ -10,7 +10,13 @@ import nbformat
 import pytest
 
 from pooling_course.__main__ import main
-from pooling_course.assign import MarkerError, assign, stub_source, student_notebook
+from pooling_course.assign import (
+    MarkerError,
+    adopt_markdown,
+    assign,
+    stub_source,
+    student_notebook,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
@@ -98,3 +104,23 @@ def test_cells_tagged_solution_only_stay_out_and_later_checks_may_raise():
     with pytest.raises(MarkerError):
         student_notebook(nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_markdown_cell("# BEGIN SOLUTION\nanswer\n# END SOLUTION")]))
+
+
+def test_markdown_edited_in_a_student_notebook_can_be_carried_back(tmp_path):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    shutil.copytree(SOLUTIONS, solutions)
+    shutil.copytree(EXERCISES, exercises)
+    nb = nbformat.read(exercises / "01_forward.ipynb", as_version=4)
+    markdown = [c for c in nb.cells if c.cell_type == "markdown"]
+    first, last = markdown[0], markdown[-1]
+    first.source += "\n\nEdited intro."
+    last.source = "## Edited heading"
+    nbformat.write(nb, exercises / "01_forward.ipynb")
+    assert assign(solutions, exercises, check=True) == ["01_forward"]
+    report = adopt_markdown(solutions, exercises)
+    assert report["01_forward"] == "adopted 2 cells"
+    assert set(report.values()) == {"adopted 2 cells", "unchanged"}
+    solution = nbformat.read(solutions / "01_forward.ipynb", as_version=4)
+    assert solution.cells[0].source.startswith("# Solution")  # solution-only: untouched
+    assert solution.cells[1].source.endswith("Edited intro.")
+    assert assign(solutions, exercises, check=True) == []
