@@ -41,8 +41,10 @@ import copy
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # imported when used: `check` and `grade` share this command line
+    from nbformat import NotebookNode
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?:[ \t]+(?P<hint>\S.*?))?[ \t]*$")
 END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
@@ -91,8 +93,8 @@ def stub_source(source: str, where: str = "cell") -> tuple[str, int]:
     return "\n".join(out), stubs
 
 
-def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook"
-                     ) -> nbformat.NotebookNode:
+def student_notebook(solution: NotebookNode, name: str = "notebook"
+                     ) -> NotebookNode:
     """The student copy of a solution notebook (see the module's rules)."""
     nb = copy.deepcopy(solution)
     cells, after_stub = [], False
@@ -121,6 +123,8 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook"
 
 def render(solution_path: Path) -> str:
     """The student notebook of ``solution_path`` as the text ``nbformat.write`` writes."""
+    import nbformat
+
     solution = nbformat.read(solution_path, as_version=4)
     nb = student_notebook(solution, solution_path.name)
     text = nbformat.writes(nb)
@@ -161,6 +165,8 @@ def adopt_markdown(solutions: Path, exercises: Path, names: list[str] | None = N
     Returns, per notebook looked at, what happened (``"adopted N cells"``, ``"unchanged"`` or
     why it was skipped).
     """
+    import nbformat
+
     report = {}
     for path in sorted(solutions.glob("[0-9]*.ipynb")):
         if names and path.stem not in {n.removesuffix(".ipynb") for n in names}:
