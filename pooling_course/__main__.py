@@ -1,4 +1,4 @@
-"""Command line: ``python -m pooling_course check|grade|bench``."""
+"""Command line: ``python -m pooling_course check|grade|assign|bench``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="notebooks graded at once (default: one per core)")
     _add_grading_options(grade)
 
+    assign = commands.add_parser("assign", help="write exercises/*.ipynb from the marked "
+                                                 "solutions/*.ipynb (instructors)")
+    from . import assign as assigner
+
+    assigner.add_arguments(assign)
+
     bench = commands.add_parser("bench", help="time the pooling kernels against torch's")
     from . import bench as benchmark
 
@@ -50,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return benchmark.command(args)
+    if args.command == "assign":
+        return assigner.command(args)
     options = {"seed": args.grade_seed, "hidden": args.hidden,
                "limits": grading.Limits(test_s=args.time_limit), "unsandboxed": args.unsandboxed}
     if args.unsandboxed:

@@ -1,24 +1,14 @@
 """Chapter 3, shifts: equivariance, invariance and anti-aliased pooling.
 
 The shift operator :func:`shift` (circular or zero-filled), the normalised change of a pooled
-output under a shift (:func:`normalized_change`, :func:`shift_change`), and the anti-aliased
-pools of Zhang (2019): :func:`blur_pool1d` / :func:`blur_pool2d` (a normalised binomial filter
-applied per channel after reflect padding, then subsampling) and :func:`max_blur_pool1d` /
-:func:`max_blur_pool2d` (a dense max pool with stride 1 followed by a blur pool). They follow
-the reference implementation of the paper (antialiased-cnns' ``BlurPool``) rule for rule:
+output under a shift (:func:`normalized_change`, :func:`shift_change`,
+:func:`phase_averaged_change`), the frequency response of the blur filters
+(:func:`filter_response`), the chapter's interactive figure and its network experiment
+(:func:`digits_experiment`: a small CNN on scikit-learn's bundled 8×8 digits, in PyTorch;
+torch is imported only there and in the functions that compare with it).
 
-* the filter of ``filter_size`` taps (1 to 7) is a row of Pascal's triangle, ``(1, 3, 3, 1)``
-  for 4, divided by its sum; in 2d it is the outer product of that row with itself;
-* every spatial axis is padded by reflection, ``(filter_size - 1) // 2`` cells before and
-  ``filter_size // 2`` (that is, the ceiling of ``(filter_size - 1) / 2``) after; reflection
-  mirrors about the edge cell without repeating it, as ``torch.nn.functional.pad(mode=
-  "reflect")`` does, and, like it, needs every padding to be smaller than the axis;
-* the filter is then applied at every ``stride``-th position, starting at the first, so the
-  output length is ``ceil(L / stride)``.
-
-The network experiment of the chapter (:func:`digits_experiment`) trains a small CNN on
-scikit-learn's bundled 8×8 digits in PyTorch; torch is imported only there and in the
-functions that compare with it.
+The anti-aliased pools of Zhang (2019) are the library's, :mod:`pooling_course.ops.blur`
+(``blur_pool1d/2d``, ``max_blur_pool1d/2d``, their rules), imported here like a user would.
 """
 
 from __future__ import annotations
@@ -33,37 +23,27 @@ import numpy as np
 
 from . import functional as PF
 from ._args import ntuple
-from .functional._core import as_planes, restore
+from .equivariance_digits import DigitsResult, _torch_pool, digits_experiment  # noqa: F401
+
+# The page calls the chapter's ops as E.<name>: the library's, imported like a user would.
+from .ops.blur import (  # noqa: F401
+    binomial_filter,
+    blur_pool1d,
+    blur_pool2d,
+    blur_pool2d_loop,
+    max_blur_pool1d,
+    max_blur_pool2d,
+)
 
 __all__ = [
-    "binomial_filter", "filter_response", "shift", "normalized_change", "ShiftChange",
-    "shift_change", "phase_averaged_change", "blur_pool1d", "blur_pool2d", "blur_pool2d_loop",
-    "max_blur_pool1d",
-    "max_blur_pool2d", "POOLS", "max_pool", "avg_pool", "max_blur_pool", "probe_images",
+    "filter_response", "shift", "normalized_change", "ShiftChange",
+    "shift_change", "phase_averaged_change", "POOLS", "max_pool", "avg_pool", "max_blur_pool",
+    "probe_images",
     "shift_figure", "shift_figure_compare", "DigitsResult", "digits_experiment",
 ]
 
-MAX_FILTER_SIZE = 7
-_BLUR_DTYPES = (np.float32, np.float64)
 
-
-# --- the binomial filters ---------------------------------------------------------------------
-
-def binomial_filter(filter_size: int) -> np.ndarray:
-    """The normalised 1-D binomial filter of ``filter_size`` taps, as antialiased-cnns builds it.
-
-    Row ``filter_size - 1`` of Pascal's triangle divided by its sum ``2 ** (filter_size - 1)``:
-    1 tap is the identity, 2 a box ``(1, 1) / 2``, 3 the triangle ``(1, 2, 1) / 4``.
-
-    Args:
-        filter_size: number of taps, 1 to 7.
-
-    >>> binomial_filter(4) * 8
-    array([1., 3., 3., 1.])
-    """
-    _check_filter_size(filter_size)
-    return np.array([math.comb(filter_size - 1, j) for j in range(filter_size)],
-                    dtype=np.float64) / 2 ** (filter_size - 1)
+# --- the blur filters' frequency response -------------------------------------------------------
 
 
 def filter_response(filter_size: int, n_fft: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -79,19 +59,11 @@ def filter_response(filter_size: int, n_fft: int = 512) -> tuple[np.ndarray, np.
     >>> f.tolist(), np.round(h, 3).tolist()
     ([0.0, 0.125, 0.25, 0.375, 0.5], [1.0, 0.854, 0.5, 0.146, 0.0])
     """
-    _check_filter_size(filter_size)
+    taps = binomial_filter(filter_size)  # checks filter_size
     if not isinstance(n_fft, int) or n_fft < filter_size:
         raise ValueError(f"n_fft must be an int of at least filter_size={filter_size}, "
                          f"got {n_fft!r}")
-    return np.fft.rfftfreq(n_fft), np.abs(np.fft.rfft(binomial_filter(filter_size), n_fft))
-
-
-def _check_filter_size(filter_size: object) -> None:
-    if not isinstance(filter_size, int | np.integer) or isinstance(filter_size, bool):
-        raise TypeError(f"filter_size must be an int from 1 to {MAX_FILTER_SIZE}, "
-                        f"got {filter_size!r}")
-    if not 1 <= filter_size <= MAX_FILTER_SIZE:
-        raise ValueError(f"filter_size must be from 1 to {MAX_FILTER_SIZE}, got {filter_size}")
+    return np.fft.rfftfreq(n_fft), np.abs(np.fft.rfft(taps, n_fft))
 
 
 # --- shifts and the change metric -------------------------------------------------------------
@@ -261,173 +233,6 @@ def phase_averaged_change(
             float(np.mean([r.aligned for r in results])))
 
 
-# --- blur pooling -----------------------------------------------------------------------------
-
-def _blur_pads(filter_size: int) -> tuple[int, int]:
-    """Reflect padding before and after: floor and ceil of ``(filter_size - 1) / 2``."""
-    return (filter_size - 1) // 2, filter_size // 2
-
-
-def _blur_check(input: np.ndarray, ndim: int, op: str, filter_size: int,
-                stride: int) -> tuple[np.ndarray, tuple[int, ...], tuple[int, int]]:
-    _check_filter_size(filter_size)
-    if not isinstance(stride, int | np.integer) or isinstance(stride, bool):
-        raise TypeError(f"{op}: stride must be an int, got {stride!r}")
-    if stride < 1:
-        raise ValueError(f"{op}: stride must be at least 1, got {stride}")
-    planes, lead = as_planes(input, ndim, op, _BLUR_DTYPES)
-    before, after = _blur_pads(filter_size)
-    if filter_size > 1 and min(planes.shape[1:]) <= after:
-        raise ValueError(f"{op}: reflect padding of {after} needs every spatial size to be "
-                         f"larger than {after}, got {planes.shape[1:]} (filter_size="
-                         f"{filter_size})")
-    return planes, lead, (before, after)
-
-
-def _blur_axis(planes: np.ndarray, axis: int, taps: np.ndarray, stride: int,
-               pads: tuple[int, int]) -> np.ndarray:
-    """Reflect-pad one axis, then take the filter's dot product at every stride-th window."""
-    width = [(0, 0)] * planes.ndim
-    width[axis] = pads
-    padded = np.pad(planes, width, mode="reflect")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, len(taps), axis=axis)
-    index = [slice(None)] * planes.ndim
-    index[axis] = slice(None, None, stride)
-    return windows[tuple(index)] @ taps.astype(planes.dtype)
-
-
-def blur_pool1d(input: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
-    """Anti-aliased subsampling of Zhang (2019): binomial blur per channel, then stride.
-
-    Equal to antialiased-cnns' ``BlurPool1D(channels, pad_type="reflect", filt_size, stride)``,
-    i.e. ``F.conv1d(F.pad(x, (b, a), mode="reflect"), filter, stride=stride, groups=C)`` with
-    ``b = (filter_size - 1) // 2``, ``a = filter_size // 2`` and the filter of
-    :func:`binomial_filter`.
-
-    Args:
-        input: ``(N, C, L)`` or ``(C, L)``, float32 or float64.
-        filter_size: taps of the binomial filter, 1 to 7; 1 is plain subsampling
-            ``x[..., ::stride]``. Default: 4.
-        stride: subsampling factor, at least 1. Default: 2.
-
-    Shape:
-        ``L_out = ceil(L / stride)``. ``L`` must exceed ``filter_size // 2`` (reflection
-        cannot pad more cells than the axis has beyond its edge).
-
-    >>> blur_pool1d(np.array([[0., 0, 8, 8, 0, 0, 8, 8]]), filter_size=3)
-    array([[0., 6., 2., 6.]])
-    """
-    planes, lead, pads = _blur_check(input, 1, "blur_pool1d", filter_size, stride)
-    out = _blur_axis(planes, 1, binomial_filter(filter_size), stride, pads)
-    return restore(out, lead)
-
-
-def blur_pool2d(input: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
-    """2-D anti-aliased subsampling: a separable binomial blur per channel, then stride.
-
-    Equal to antialiased-cnns' ``BlurPool(channels, pad_type="reflect", filt_size, stride)``:
-    reflect padding of ``(filter_size - 1) // 2`` before and ``filter_size // 2`` after on
-    each spatial axis, then a grouped convolution with the normalised outer product of
-    :func:`binomial_filter` with itself, with ``stride`` on both axes. The filter is separable,
-    so this applies the 1-D filter along H, then along W (:func:`blur_pool2d_loop` is the
-    plain 2-D sum).
-
-    Args:
-        input: ``(N, C, H, W)`` or ``(C, H, W)``, float32 or float64.
-        filter_size: taps per axis, 1 to 7. Default: 4.
-        stride: subsampling factor on both axes, at least 1. Default: 2.
-
-    Shape:
-        ``H_out = ceil(H / stride)``, ``W_out = ceil(W / stride)``; ``H`` and ``W`` must
-        exceed ``filter_size // 2``.
-
-    >>> blur_pool2d(np.ones((1, 5, 5)), filter_size=3).shape
-    (1, 3, 3)
-    """
-    planes, lead, pads = _blur_check(input, 2, "blur_pool2d", filter_size, stride)
-    taps = binomial_filter(filter_size)
-    out = _blur_axis(_blur_axis(planes, 1, taps, stride, pads), 2, taps, stride, pads)
-    return restore(out, lead)
-
-
-def blur_pool2d_loop(input: np.ndarray, filter_size: int = 4, stride: int = 2) -> np.ndarray:
-    """:func:`blur_pool2d` with plain loops: the reference the vectorised kernel is checked on.
-
-    For each output cell ``(i, j)`` it sums ``filter[a, b] * x[r(i*s + a - b0), r(j*s + b - b0)]``
-    over the taps, where ``b0`` is the padding before and ``r`` reflects an index about the
-    edges: ``-1 -> 1``, ``L -> L - 2``.
-    """
-    planes, lead, (before, _) = _blur_check(input, 2, "blur_pool2d_loop", filter_size, stride)
-    taps = binomial_filter(filter_size)
-    kernel = np.outer(taps, taps)
-    _, height, width = planes.shape
-    out_h, out_w = -(-height // stride), -(-width // stride)
-    out = np.zeros((planes.shape[0], out_h, out_w), dtype=planes.dtype)
-    for c, plane in enumerate(planes):
-        for i in range(out_h):
-            for j in range(out_w):
-                total = 0.0
-                for a in range(filter_size):
-                    for b in range(filter_size):
-                        h = _reflect(i * stride + a - before, height)
-                        w = _reflect(j * stride + b - before, width)
-                        total += kernel[a, b] * plane[h, w]
-                out[c, i, j] = total
-    return restore(out, lead)
-
-
-def _reflect(index: int, size: int) -> int:
-    if index < 0:
-        return -index
-    if index >= size:
-        return 2 * (size - 1) - index
-    return index
-
-
-def max_blur_pool1d(input: np.ndarray, kernel_size: int = 2, filter_size: int = 4,
-                    stride: int = 2, padding: int = 0) -> np.ndarray:
-    """MaxBlurPool of Zhang (2019) in 1-D: ``max_pool1d(kernel_size, stride=1, padding)``, then
-    :func:`blur_pool1d` with ``filter_size`` and ``stride``.
-
-    The dense max (stride 1) is shift-equivariant; the subsampling is where shifts are lost,
-    and the blur before it low-passes what is subsampled.
-
-    Shape:
-        ``L_dense = L + 2 * padding - kernel_size + 1``, then ``L_out = ceil(L_dense / stride)``.
-
-    >>> max_blur_pool1d(np.array([[0., 0, 1, 1, 0, 0, 1, 1]]), filter_size=3)
-    array([[0.5, 1. , 0.5, 1. ]])
-    """
-    dense = PF.max_pool1d(input, kernel_size, stride=1, padding=padding)
-    return blur_pool1d(dense, filter_size, stride)
-
-
-def max_blur_pool2d(input: np.ndarray, kernel_size: int = 2, filter_size: int = 4,
-                    stride: int = 2, padding: int = 0) -> np.ndarray:
-    """MaxBlurPool of Zhang (2019): ``max_pool2d(kernel_size, stride=1, padding)``, then
-    :func:`blur_pool2d` with ``filter_size`` and ``stride``.
-
-    antialiased-cnns replaces ``MaxPool2d(k, stride=2)`` by ``MaxPool2d(k, stride=1)``
-    followed by ``BlurPool(channels, filt_size, stride=2)``; this is that pair.
-
-    Args:
-        input: ``(N, C, H, W)`` or ``(C, H, W)``, float32 or float64.
-        kernel_size: the dense max pool's window. Default: 2.
-        filter_size: taps of the binomial filter, 1 to 7. Default: 4.
-        stride: the blur pool's subsampling factor. Default: 2.
-        padding: the dense max pool's padding (at most ``kernel_size // 2``). Default: 0.
-
-    Shape:
-        ``H_dense = H + 2 * padding - kernel_size + 1``, ``H_out = ceil(H_dense / stride)``
-        (the same for W).
-
-    >>> max_blur_pool2d(np.ones((1, 8, 8))).shape
-    (1, 4, 4)
-    """
-    dense = PF.max_pool2d(input, kernel_size, stride=1, padding=padding)
-    return blur_pool2d(dense, filter_size, stride)
-
-
 # --- the pools of the chapter's experiments ---------------------------------------------------
 
 def max_pool(image: np.ndarray, kernel_size: int = 2, stride: int = 2) -> np.ndarray:
@@ -538,147 +343,3 @@ def shift_figure_compare(shift_px: int = 0, pool: str = "max") -> Any:
              "average": "torch.nn.functional.avg_pool2d",
              "max-blur": "torch max_pool2d(stride=1) + pad(reflect) + conv2d(groups=C)"}
     return Comparison(names[pool], POOLS[pool](moved), theirs)
-
-
-def _torch_blur_pool2d(x: Any, filter_size: int, stride: int) -> Any:
-    """antialiased-cnns' BlurPool in torch: reflect pad, then the separable filter at every
-    ``stride``-th position, as weighted sums of strided slices (the same numbers as the
-    reference's grouped convolution, and much faster to train through on a CPU)."""
-    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
-
-    before, after = _blur_pads(filter_size)
-    taps = binomial_filter(filter_size).tolist()
-    if filter_size > 1:
-        x = F.pad(x, (before, after, before, after), mode="reflect")
-    out_h = (x.shape[-2] - filter_size) // stride + 1
-    out_w = (x.shape[-1] - filter_size) // stride + 1
-    rows = sum(w * x[..., a:a + stride * (out_h - 1) + 1:stride, :]
-               for a, w in enumerate(taps))
-    return sum(w * rows[..., b:b + stride * (out_w - 1) + 1:stride]
-               for b, w in enumerate(taps))
-
-
-def _torch_pool(pool: str, x: Any, filter_size: int = 4) -> Any:
-    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
-
-    if pool == "max":
-        return F.max_pool2d(x, 2, 2)
-    if pool == "average":
-        return F.avg_pool2d(x, 2, 2)
-    if pool == "max-blur":
-        return _torch_blur_pool2d(F.max_pool2d(x, 2, 1), filter_size, 2)
-    raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")
-
-
-# --- the network experiment -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DigitsResult:
-    """One trained network: its pool, seed, test accuracy and shift consistency.
-
-    ``consistency`` is the fraction of (test image, one-pixel shift) pairs, over the four
-    shifts up, down, left and right, whose predicted class equals that of the unshifted image.
-    """
-
-    pool: str
-    seed: int
-    accuracy: float
-    consistency: float
-
-
-def _digits_data(canvas: int = 10) -> tuple[np.ndarray, ...]:
-    """scikit-learn's 8×8 digits on a ``canvas``-sized zero background, scaled to 0..1, split
-    into the first 1200 images for training and the other 597 for testing."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    border = (canvas - 8) // 2
-    images = np.zeros((len(digits.images), 1, canvas, canvas), dtype=np.float32)
-    images[:, 0, border:border + 8, border:border + 8] = digits.images / 16.0
-    labels = digits.target.astype(np.int64)
-    return images[:1200], labels[:1200], images[1200:], labels[1200:]
-
-
-def digits_experiment(
-    pools: Sequence[str] = ("max", "max-blur"),
-    seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 12,
-    filter_size: int = 3,
-) -> list[DigitsResult]:
-    """Train a small CNN on the bundled 8×8 digits once per pool and seed, on CPU.
-
-    The network: conv 3×3 (1→8) - ReLU - pool - conv 3×3 (8→16) - ReLU - pool - linear
-    (16·2·2→10), on each digit placed in the middle of a 10×10 zero canvas, so that a
-    one-pixel shift moves no ink off the canvas. ``"max"`` pools with
-    ``max_pool2d(2, 2)``; ``"max-blur"`` with ``max_pool2d(2, stride=1)`` then the blur pool
-    of ``filter_size`` taps and stride 2. Adam (lr 0.01), batches of 100, ``epochs`` passes,
-    one thread, ``torch.manual_seed(seed)``: the same call gives the same numbers.
-
-    Returns:
-        One :class:`DigitsResult` per (pool, seed), pools outermost.
-    """
-    import torch
-
-    train_x, train_y, test_x, test_y = (torch.from_numpy(a) for a in _digits_data())
-    shifts = [(0, 1), (0, -1), (1, 0), (-1, 0)]
-    shifted = [torch.roll(test_x, s, dims=(2, 3)) for s in shifts]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    results = []
-    try:
-        for pool in pools:
-            for seed in seeds:
-                torch.manual_seed(seed)
-                net = _DigitsNet(pool, filter_size)
-                _train(net, train_x, train_y, epochs, seed)
-                with torch.no_grad():
-                    plain = net(test_x).argmax(1)
-                    accuracy = float((plain == test_y).float().mean())
-                    same = [float((net(x).argmax(1) == plain).float().mean()) for x in shifted]
-                results.append(DigitsResult(pool, seed, accuracy, float(np.mean(same))))
-    finally:
-        torch.set_num_threads(threads)
-    return results
-
-
-def _train(net: Any, x: Any, y: Any, epochs: int, seed: int) -> None:
-    import torch
-
-    optimiser = torch.optim.Adam(net.parameters(), lr=0.01)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), 100):
-            batch = order[start:start + 100]
-            optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(net(x[batch]), y[batch])
-            loss.backward()
-            optimiser.step()
-
-
-def _make_digits_net_class() -> type:
-    import torch
-
-    class DigitsNet(torch.nn.Module):
-        def __init__(self, pool: str, filter_size: int) -> None:
-            super().__init__()
-            if pool not in ("max", "max-blur"):
-                raise ValueError(f"pool must be 'max' or 'max-blur', got {pool!r}")
-            self.pool, self.filter_size = pool, filter_size
-            self.conv1 = torch.nn.Conv2d(1, 8, 3, padding=1)
-            self.conv2 = torch.nn.Conv2d(8, 16, 3, padding=1)
-            self.fc = torch.nn.Linear(16 * 2 * 2, 10)
-
-        def down(self, x: Any) -> Any:
-            return _torch_pool(self.pool, x, self.filter_size)
-
-        def forward(self, x: Any) -> Any:
-            x = self.down(torch.relu(self.conv1(x)))
-            x = self.down(torch.relu(self.conv2(x)))
-            return self.fc(x.flatten(1))
-
-    return DigitsNet
-
-
-def _DigitsNet(pool: str, filter_size: int) -> Any:  # noqa: N802 (reads like a class)
-    return _make_digits_net_class()(pool, filter_size)

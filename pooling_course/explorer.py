@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import figures
-from .forward import pool_output_size
+from .functional import pool_output_size
 from .widgets import _div, _options, build, widget_mode
 
 PoolFn = Callable[..., np.ndarray]

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .bench import peak_temporary
-from .forward import pool_output_size
+from .functional import pool_output_size
 
 __all__ = [
     "max_pool2d_loops", "max_pool2d_sliding", "max_pool2d_reshape", "max_pool2d_shifted",

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from pooling_course import regions
-from pooling_course.regions import (
+from pooling_course.ops import (
     FLT_MAX,
     as_rois,
     roi_align,

@@ -22,8 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pooling_course import functional as PF
-from pooling_course.forward import avg_pool2d_loop, max_pool2d_loop
-from pooling_course.functional import _kernels
+from pooling_course.functional import _kernels, avg_pool2d_loop, max_pool2d_loop
 
 INT_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
 

@@ -1,6 +1,6 @@
 """Average pooling in 1d, 2d and 3d, forward and backward, equal to ``torch.nn.functional``.
 
-The loop reference of the forward pass is :func:`pooling_course.forward.avg_pool2d_loop`;
+The loop reference of the forward pass is :func:`avg_pool2d_loop`;
 :func:`avg_pool2d_backward_loop` is its backward.
 
 Torch's rules, all reproduced here:
@@ -26,14 +26,16 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..forward import avg_pool2d_loop, pool_output_shape
 from ._core import (
     IntOrTuple,
     as_planes,
     axis_grid,
     check_dtype,
     check_grad_output,
+    loop_planes2d,
+    pool_output_shape,
     restore,
+    window_cells,
     window_params,
 )
 from ._kernels import Phases, blocks, offset_runs, phase_blocks
@@ -215,7 +217,7 @@ def avg_pool1d(
 
     Shape:
         ``(N, C, L_out)`` or ``(C, L_out)``, ``L_out`` from
-        :func:`~pooling_course.forward.pool_output_size`.
+        :func:`~pooling_course.functional.pool_output_size`.
 
     Rules (divisors, integer division): see the module docstring.
 
@@ -250,7 +252,7 @@ def avg_pool2d(
 
     Shape:
         ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, sizes from
-        :func:`~pooling_course.forward.pool_output_shape`.
+        :func:`~pooling_course.functional.pool_output_shape`.
 
     >>> x = np.arange(16.0).reshape(1, 4, 4)
     >>> avg_pool2d(x, 2)
@@ -339,6 +341,51 @@ def avg_pool3d_backward(
     """
     return _avg_pool_backward(grad_output, input, 3, "avg_pool3d_backward", kernel_size, stride,
                               padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool2d_loop(
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> np.ndarray:
+    """2d average pooling with plain loops, equal to ``torch.nn.functional.avg_pool2d``.
+
+    Shape: as :func:`~pooling_course.functional.max_pool.max_pool2d_loop`.
+
+    The sum runs over the real elements of the window; the divisor is
+    ``divisor_override`` if given, else with ``count_include_pad=True`` the window's area
+    clipped to the padded input (so a ceil_mode window that runs past the padding counts only
+    its part inside it), else the number of real elements.
+    """
+    if divisor_override is not None and (isinstance(divisor_override, bool)
+                                         or int(divisor_override) != divisor_override
+                                         or divisor_override == 0):
+        raise ValueError(f"divisor_override must be a non-zero int, got {divisor_override!r}")
+    planes, (out_h, out_w), (k, s, p, d) = loop_planes2d(input, kernel_size, stride, padding, 1,
+                                                    ceil_mode)
+    height, width = planes.shape[-2:]
+    # Torch sums float16 in float32 and rounds once, at the end.
+    acc = np.dtype(np.float32) if planes.dtype == np.float16 else planes.dtype
+    out = np.empty((planes.shape[0], out_h, out_w), dtype=planes.dtype)
+    for c, plane in enumerate(planes):
+        for i in range(out_h):
+            for j in range(out_w):
+                cells = list(window_cells(i, j, k, s, p, d, height, width))
+                total = sum((acc.type(plane[h, w]) for h, w in cells), start=acc.type(0))
+                if divisor_override is not None:
+                    divisor = divisor_override
+                elif count_include_pad:
+                    rows = min(i * s[0] - p[0] + k[0], height + p[0]) - (i * s[0] - p[0])
+                    cols = min(j * s[1] - p[1] + k[1], width + p[1]) - (j * s[1] - p[1])
+                    divisor = rows * cols
+                else:
+                    divisor = len(cells)
+                out[c, i, j] = total / divisor
+    return out.reshape(input.shape[:-2] + out.shape[-2:])
 
 
 def avg_pool2d_backward_loop(

@@ -1,8 +1,8 @@
 """Max pooling in 1d, 2d and 3d, forward and backward, equal to ``torch.nn.functional``.
 
-The loop reference of the forward pass is :func:`pooling_course.forward.max_pool2d_loop`
-(chapter 1); :func:`max_pool2d_backward_loop` is its backward. The vectorised functions below
-are what the rest of the course calls.
+The loop reference of the forward pass is :func:`max_pool2d_loop` (chapter 1 shows it);
+:func:`max_pool2d_backward_loop` is its backward. The vectorised functions below are what the
+rest of the course calls.
 
 Torch's rules, all reproduced here:
 
@@ -24,7 +24,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..forward import _prepare, _window, max_pool2d_loop, pool_output_shape
 from ._core import (
     FLOATS,
     INTS,
@@ -33,8 +32,12 @@ from ._core import (
     axis_grid,
     check_dtype,
     check_grad_output,
+    first_inside,
+    loop_planes2d,
     lowest,
+    pool_output_shape,
     restore,
+    window_cells,
     window_params,
 )
 from ._kernels import (
@@ -192,12 +195,12 @@ def max_pool1d(
         padding: implicit ``-inf`` padding on both sides, ``0 <= padding <= k // 2``.
         dilation: spacing between window elements, at least 1.
         ceil_mode: round the output length up (see
-            :func:`~pooling_course.forward.pool_output_size`).
+            :func:`~pooling_course.functional.pool_output_size`).
         return_indices: also return the int64 position of each maximum within its ``L`` row.
 
     Shape:
         ``(N, C, L_out)`` or ``(C, L_out)``, with ``L_out`` from
-        :func:`~pooling_course.forward.pool_output_size`.
+        :func:`~pooling_course.functional.pool_output_size`.
 
     Rules: see the module docstring (ties go to the first, NaN to the last NaN, padding never
     wins, empty windows give ``-inf``).
@@ -237,7 +240,7 @@ def max_pool2d(
 
     Shape:
         ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, sizes from
-        :func:`~pooling_course.forward.pool_output_shape`.
+        :func:`~pooling_course.functional.pool_output_shape`.
 
     Rules: see the module docstring.
 
@@ -331,6 +334,48 @@ def max_pool3d_backward(
                      dilation, ceil_mode)
 
 
+def max_pool2d_loop(
+    input: np.ndarray,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """2d max pooling with plain loops, equal to ``torch.nn.functional.max_pool2d``.
+
+    Shape: ``(N, C, H, W)`` or ``(C, H, W)`` in, ``(N, C, H_out, W_out)`` or
+    ``(C, H_out, W_out)`` out, sizes from :func:`~pooling_course.functional.pool_output_shape`.
+
+    Rules: padding is never a candidate (it acts as minus infinity); on ties the first
+    element in row-major order wins; a NaN wins over every number, and a later NaN over an
+    earlier one. ``indices`` are flat positions ``h * W + w`` within each ``(H, W)`` plane.
+    """
+    planes, (out_h, out_w), (k, s, p, d) = loop_planes2d(input, kernel_size, stride, padding,
+                                                    dilation, ceil_mode)
+    height, width = planes.shape[-2:]
+    start_value = lowest(planes.dtype)
+    out = np.empty((planes.shape[0], out_h, out_w), dtype=planes.dtype)
+    idx = np.empty(out.shape, dtype=np.int64)
+    for c, plane in enumerate(planes):
+        for i in range(out_h):
+            for j in range(out_w):
+                # Torch starts from the lowest value at the window's first on-grid position
+                # inside the input, so a window wholly in padding yields (lowest, that index).
+                first_h = first_inside(i, 0, k, s, p, d)
+                first_w = first_inside(j, 1, k, s, p, d)
+                best, best_at = start_value, first_h * width + first_w
+                for h, w in window_cells(i, j, k, s, p, d, height, width):
+                    value = plane[h, w]
+                    if value > best or np.isnan(value):
+                        best, best_at = value, h * width + w
+                out[c, i, j], idx[c, i, j] = best, best_at
+    out, idx = out.reshape(input.shape[:-2] + out.shape[-2:]), idx.reshape(
+        input.shape[:-2] + out.shape[-2:])
+    return (out, idx) if return_indices else out
+
+
 def max_pool2d_backward_loop(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -346,8 +391,8 @@ def max_pool2d_backward_loop(
     array([[[0., 1.],
             [0., 0.]]])
     """
-    _, (out_h, out_w), (k, s, p, d) = _prepare(input, kernel_size, stride, padding, dilation,
-                                               ceil_mode)
+    _, (out_h, out_w), (k, s, p, d) = loop_planes2d(input, kernel_size, stride, padding, dilation,
+                                                    ceil_mode)
     _, indices = max_pool2d_loop(input, kernel_size, stride, padding, dilation, ceil_mode,
                                  return_indices=True)
     height, width = input.shape[-2:]
@@ -357,6 +402,6 @@ def max_pool2d_backward_loop(
     for c in range(grad_planes.shape[0]):
         for i in range(out_h):
             for j in range(out_w):
-                if _window(i, j, k, s, p, d, height, width):  # else: no element to feed
+                if window_cells(i, j, k, s, p, d, height, width):  # else: no element to feed
                     grad_input[c, index_planes[c, i, j]] += grad_planes[c, i, j]
     return grad_input.reshape(input.shape)
