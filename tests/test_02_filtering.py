@@ -39,31 +39,31 @@ def fft_response(k: int, n_fft: int = 1024) -> tuple[np.ndarray, np.ndarray]:
 # --- the package ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 16])
-def test_box_response_is_the_fft_of_the_box_taps(k):
+def test_box_frequency_response_is_the_fft_of_the_box_taps(k):
     omega, h = fft_response(k)
-    np.testing.assert_allclose(filtering.box_response(omega, k), h, atol=1e-12)
+    np.testing.assert_allclose(filtering.box_frequency_response(omega, k), h, atol=1e-12)
 
 
-def test_box_response_at_multiples_of_two_pi_is_the_direct_sum():
+def test_box_frequency_response_at_multiples_of_two_pi_is_the_direct_sum():
     # 0/0 in the closed form: the limit must match sum_n exp(-i w n) / K exactly.
     for k in range(1, 7):
         for w in 2 * np.pi * np.arange(-3, 4):
             direct = np.exp(-1j * w * np.arange(k)).mean()
-            assert abs(filtering.box_response(w, k) - direct) < 1e-9, (k, w)
+            assert abs(filtering.box_frequency_response(w, k) - direct) < 1e-9, (k, w)
 
 
-def test_box_magnitude_has_its_zeros_at_multiples_of_two_pi_over_k():
+def test_box_response_has_its_zeros_at_multiples_of_two_pi_over_k():
     for k in range(2, 9):
         zeros = 2 * np.pi * np.arange(1, k // 2 + 1) / k
-        assert np.all(filtering.box_magnitude(zeros, k) < 1e-12)
+        assert np.all(filtering.box_response(zeros, k) < 1e-12)
         between = np.linspace(0, 2 * np.pi / k, 50)[1:-1]  # the main lobe has no zero
-        assert np.all(filtering.box_magnitude(between, k) > 0)
+        assert np.all(filtering.box_response(between, k) > 0)
 
 
 def test_box_phase_is_a_delay_of_half_the_window():
     omega = np.linspace(0.01, np.pi, 200)
     for k in range(1, 8):
-        undelayed = filtering.box_response(omega, k) * np.exp(1j * omega * (k - 1) / 2)
+        undelayed = filtering.box_frequency_response(omega, k) * np.exp(1j * omega * (k - 1) / 2)
         np.testing.assert_allclose(undelayed.imag, 0, atol=1e-12)
 
 
@@ -73,11 +73,11 @@ def test_average_pooling_is_box_convolution_then_subsampling(n, k, s, seed):
     x = np.random.default_rng(seed).normal(size=n)
     if n < k:
         with pytest.raises(ValueError):
-            filtering.avg_pool1d_by_convolution(x, k, s)
+            filtering.avg_pool_as_convolution(x, k, s)
         return
     want = torch_avg(x, k, s)
-    np.testing.assert_allclose(filtering.avg_pool1d_by_convolution(x, k, s), want, atol=1e-12)
-    np.testing.assert_allclose(filtering.avg_pool1d_by_convolution_loop(x, k, s), want,
+    np.testing.assert_allclose(filtering.avg_pool_as_convolution(x, k, s), want, atol=1e-12)
+    np.testing.assert_allclose(filtering.avg_pool_as_convolution_loop(x, k, s), want,
                                atol=1e-12)
 
 
@@ -111,14 +111,14 @@ def test_max_pooling_is_dilation_then_subsampling(n, k, s, seed):
     x = np.random.default_rng(seed).integers(-3, 4, size=n).astype(float)  # ties on purpose
     if n < k:
         with pytest.raises(ValueError):
-            filtering.max_pool1d_by_dilation(x, k, s)
+            filtering.max_pool_via_dilation(x, k, s)
         return
     dilated = filtering.grey_dilation1d(x, k)
     np.testing.assert_array_equal(dilated, filtering.grey_dilation1d_loop(x, k))
     # scipy centres its element: its sample n + (k - 1) // 2 is our sample n.
     scipy = ndimage.grey_dilation(x, size=k)[(k - 1) // 2:][:n - k + 1]
     np.testing.assert_array_equal(dilated, scipy)
-    np.testing.assert_array_equal(filtering.max_pool1d_by_dilation(x, k, s), torch_max(x, k, s))
+    np.testing.assert_array_equal(filtering.max_pool_via_dilation(x, k, s), torch_max(x, k, s))
 
 
 def test_erosion_is_min_pooling_and_matches_scipy():
@@ -152,12 +152,12 @@ def test_periodic_examples_measured_in_torch():
 
 @pytest.mark.parametrize(("call", "match", "error"), [
     (lambda: filtering.box_kernel(0), "kernel_size", ValueError),
-    (lambda: filtering.box_response(1.0, 2.0), "kernel_size", TypeError),
+    (lambda: filtering.box_frequency_response(1.0, 2.0), "kernel_size", TypeError),
     (lambda: filtering.alias_frequency(1.0, 0), "stride", ValueError),
-    (lambda: filtering.avg_pool1d_by_convolution(np.ones((2, 3)), 2), "x", ValueError),
-    (lambda: filtering.avg_pool1d_by_convolution(np.ones(5), 2, 0), "stride", ValueError),
+    (lambda: filtering.avg_pool_as_convolution(np.ones((2, 3)), 2), "x", ValueError),
+    (lambda: filtering.avg_pool_as_convolution(np.ones(5), 2, 0), "stride", ValueError),
     (lambda: filtering.grey_dilation1d(np.ones(3), 4), "size", ValueError),
-    (lambda: filtering.max_pool1d_by_dilation(np.ones(3), True), "kernel_size", TypeError),
+    (lambda: filtering.max_pool_via_dilation(np.ones(3), True), "kernel_size", TypeError),
 ])
 def test_bad_input_names_the_parameter(call, match, error):
     with pytest.raises(error, match=match):
