@@ -320,3 +320,62 @@ def test_dft_at_pi_equals_the_fft_component(submission, rng):
         got = submission.dft_at_pi(y)
         assert np.ndim(got) == 0, f"dft_at_pi must return a number, got {got!r}"
         assert float(np.real(got)) == pytest.approx(np.fft.fft(y)[len(y) // 2].real, abs=1e-9)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="expected_max_of_normals",
+                    hint="Integrate x * n * phi(x) * Phi(x)**(n - 1) over [-12, 12] on a fine "
+                         "grid; Phi(x) = (1 + math.erf(x / sqrt(2))) / 2.")
+def test_expected_max_of_normals_in_closed_form(submission):
+    # Closed forms: E_1 = 0, E_2 = 1/sqrt(pi), E_3 = 3 / (2 sqrt(pi)); E_4 = 1.02938 (tables).
+    for n, want in [(1, 0.0), (2, 1 / np.sqrt(np.pi)), (3, 1.5 / np.sqrt(np.pi)),
+                    (4, 1.029375)]:
+        got = submission.expected_max_of_normals(n)
+        assert np.ndim(got) == 0, f"expected_max_of_normals must return a number, got {got!r}"
+        assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="expected_max_of_normals",
+                    hint="The density of the maximum of n samples is n * phi(x) * "
+                         "Phi(x)**(n - 1); its mean is the integral of x times it.")
+def test_expected_max_of_normals_equals_scipy_integration(submission, rng):
+    from scipy import integrate, stats
+
+    for n in [9, 16, *rng.integers(5, 60, size=3).tolist()]:
+        def density(x: float, n: int = int(n)) -> float:
+            return x * n * stats.norm.pdf(x) * stats.norm.cdf(x) ** (n - 1)
+        want = integrate.quad(density, -np.inf, np.inf)[0]
+        got = submission.expected_max_of_normals(int(n))
+        assert np.ndim(got) == 0, f"expected_max_of_normals must return a number, got {got!r}"
+        assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
+
+
+def test_noise_module_matches_closed_forms_and_simulation():
+    from pooling_course import noise
+
+    assert noise.expected_max_of_normals(2) == pytest.approx(1 / np.sqrt(np.pi), abs=1e-9)
+    assert noise.expected_max_of_normals(3) == pytest.approx(1.5 / np.sqrt(np.pi), abs=1e-9)
+    assert noise.sd_max_of_normals(2) == pytest.approx(np.sqrt(1 - 1 / np.pi), abs=1e-9)
+    sample = np.random.default_rng(0).normal(size=(200_000, 9)).max(axis=1)
+    assert sample.mean() == pytest.approx(noise.expected_max_of_normals(9), abs=0.01)
+    assert sample.std() == pytest.approx(noise.sd_max_of_normals(9), abs=0.01)
+    with pytest.raises(ValueError, match="n"):
+        noise.expected_max_of_normals(0)
+    with pytest.raises(TypeError, match="n"):
+        noise.expected_max_of_normals(2.0)
+
+
+def test_vgg16_counts_match_the_published_network():
+    from pooling_course import vgg
+
+    convs = vgg.parameter_count(vgg.features())
+    with_pools = vgg.costs(vgg.features())
+    assert with_pools.last_map == (512, 7, 7)
+    # 138,357,544: torchvision's VGG-16 (and the paper's "138 million").
+    assert convs + vgg.parameter_count(vgg.head("flatten", with_pools.last_map)) == 138_357_544
+    # torchvision's table gives VGG-16 15.47 GFLOPS: the multiply-adds of the convolutions and
+    # of the three fully connected layers.
+    fc_macs = 25088 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert with_pools.macs + fc_macs == pytest.approx(15.47e9, abs=0.005e9)
+    assert vgg.costs(vgg.features(pool=False)).last_map == (512, 224, 224)
+    with pytest.raises(ValueError, match="kind"):
+        vgg.head("dense", (512, 7, 7))
