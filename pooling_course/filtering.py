@@ -10,9 +10,9 @@ things with PyTorch.
 
 >>> import numpy as np
 >>> x = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
->>> avg_pool1d_by_convolution(x, kernel_size=3, stride=1).round(3)
+>>> avg_pool_as_convolution(x, kernel_size=3, stride=1).round(3)
 array([0.667, 0.333, 0.667, 0.333])
->>> max_pool1d_by_dilation(x, kernel_size=3, stride=1)
+>>> max_pool_via_dilation(x, kernel_size=3, stride=1)
 array([1., 1., 1., 1.])
 """
 
@@ -28,17 +28,17 @@ from .filtering_signals import (  # noqa: F401
     _check_int,
     alias_frequency,
     amplitude_spectrum,
-    avg_pool1d_by_convolution,
-    avg_pool1d_by_convolution_loop,
     avg_pool2d_by_convolution,
+    avg_pool_as_convolution,
+    avg_pool_as_convolution_loop,
+    box_frequency_response,
     box_kernel,
-    box_magnitude,
     box_response,
     dtft,
     grey_dilation1d,
     grey_dilation1d_loop,
     grey_erosion1d,
-    max_pool1d_by_dilation,
+    max_pool_via_dilation,
 )
 
 #: Colours of the chapter's curves: input, plain subsampling, average pool, max pool.
@@ -61,7 +61,7 @@ def worst_alias_gain(kernel_size: int, stride: int, n: int = 4001) -> float:
     if _check_int(stride, "stride") == 1:
         return 0.0
     w = np.linspace(np.pi / stride, np.pi, n)
-    return float(box_magnitude(w, kernel_size).max())
+    return float(box_response(w, kernel_size).max())
 
 
 def response_figure(kernel_size: int, stride: int) -> Any:
@@ -77,7 +77,7 @@ def response_figure(kernel_size: int, stride: int) -> Any:
 
     k, s = _check_int(kernel_size, "kernel_size"), _check_int(stride, "stride")
     w = np.linspace(0, np.pi, 721)
-    gain = box_magnitude(w, k)
+    gain = box_response(w, k)
     with style():
         fig, ax = plt.subplots(figsize=(6.4, 2.9))
         ax.plot(w / np.pi, gain, color=COLOURS["avg"], lw=2, label=f"|H(ω)|, K={k}")
@@ -129,7 +129,7 @@ def response_compare(kernel_size: int, stride: int) -> Any:
     half = len(PROBE_OMEGAS)
     measured = np.abs(pooled[:half] + 1j * pooled[half:])
     return Comparison("torch.nn.functional.avg_pool1d (|H| at ω = 0, π/4, …, π)",
-                      box_magnitude(PROBE_OMEGAS, k), measured, rtol=1e-9, atol=1e-9)
+                      box_response(PROBE_OMEGAS, k), measured, rtol=1e-9, atol=1e-9)
 
 
 SIGNAL_LENGTH = 96
@@ -188,7 +188,7 @@ def signals_figure(omega_over_pi: float, stride: int) -> Any:
         left.axvspan(1 / s, 1, color="#d95f02", alpha=0.1, lw=0)
         left.axvline(1 / s, color="black", lw=0.8)
         left.set_title("input spectrum (shaded: above π/s, will alias)", fontsize=10)
-        left.set_xlabel("ω / π  (per input sample)")
+        left.set_xlabel("ω / π  (radians per input sample)")
         top_amp = 1.0
         for name in ("subsampled", "avg", "max"):
             w, amp = amplitude_spectrum(signals[name])
@@ -199,7 +199,7 @@ def signals_figure(omega_over_pi: float, stride: int) -> Any:
         right.text(0.005, 0.98 * top_amp, "mean", fontsize=8, va="top")
         right.set_title(f"output spectra: the sinusoid lands at {lands / np.pi:.2f}π",
                         fontsize=10)
-        right.set_xlabel("ω / π  (per output sample)")
+        right.set_xlabel("ω / π  (radians per output sample)")
         for ax in (left, right):
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1.12 * top_amp)

@@ -23,9 +23,9 @@ the tests.
 
 >>> import numpy as np
 >>> x = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
->>> avg_pool1d_by_convolution(x, kernel_size=3, stride=1).round(3)
+>>> avg_pool_as_convolution(x, kernel_size=3, stride=1).round(3)
 array([0.667, 0.333, 0.667, 0.333])
->>> max_pool1d_by_dilation(x, kernel_size=3, stride=1)
+>>> max_pool_via_dilation(x, kernel_size=3, stride=1)
 array([1., 1., 1., 1.])
 """
 
@@ -63,7 +63,7 @@ def box_kernel(kernel_size: int) -> np.ndarray:
     return np.full(k, 1.0 / k)
 
 
-def box_response(omega: object, kernel_size: int) -> np.ndarray:
+def box_frequency_response(omega: object, kernel_size: int) -> np.ndarray:
     r"""The DTFT of :func:`box_kernel`, in closed form: a complex array shaped like ``omega``.
 
     .. math::
@@ -78,7 +78,7 @@ def box_response(omega: object, kernel_size: int) -> np.ndarray:
         omega: angular frequencies in radians per sample (any shape).
         kernel_size: ``K``, at least 1.
 
-    >>> np.abs(box_response(np.array([0.0, np.pi / 2, np.pi]), 2)).round(4)
+    >>> np.abs(box_frequency_response(np.array([0.0, np.pi / 2, np.pi]), 2)).round(4)
     array([1.    , 0.7071, 0.    ])
     """
     k = _check_int(kernel_size, "kernel_size")
@@ -92,16 +92,16 @@ def box_response(omega: object, kernel_size: int) -> np.ndarray:
     return np.exp(-1j * w * (k - 1) / 2) * ratio
 
 
-def box_magnitude(omega: object, kernel_size: int) -> np.ndarray:
+def box_response(omega: object, kernel_size: int) -> np.ndarray:
     r"""``|H(omega)| = |sin(omega K/2) / (K sin(omega/2))|``, the gain of a length-``K`` box.
 
-    >>> float(box_magnitude(2 * np.pi / 3, 3))  # the first zero sits at 2*pi/K
+    >>> float(box_response(2 * np.pi / 3, 3))  # the first zero sits at 2*pi/K
     0.0
     """
-    return np.abs(box_response(omega, kernel_size)).round(15)
+    return np.abs(box_frequency_response(omega, kernel_size)).round(15)
 
 
-def avg_pool1d_by_convolution(x: object, kernel_size: int, stride: int | None = None
+def avg_pool_as_convolution(x: object, kernel_size: int, stride: int | None = None
                               ) -> np.ndarray:
     """Average pooling of a 1d signal as a convolution with the box, then every ``s``-th sample.
 
@@ -116,7 +116,7 @@ def avg_pool1d_by_convolution(x: object, kernel_size: int, stride: int | None = 
     Shape:
         ``(L,)`` -> ``(floor((L - K) / s) + 1,)``.
 
-    >>> avg_pool1d_by_convolution(np.arange(6.0), 2)
+    >>> avg_pool_as_convolution(np.arange(6.0), 2)
     array([0.5, 2.5, 4.5])
     """
     x = _signal(x)
@@ -128,11 +128,11 @@ def avg_pool1d_by_convolution(x: object, kernel_size: int, stride: int | None = 
     return filtered[::s]
 
 
-def avg_pool1d_by_convolution_loop(x: object, kernel_size: int, stride: int | None = None
+def avg_pool_as_convolution_loop(x: object, kernel_size: int, stride: int | None = None
                                    ) -> np.ndarray:
-    """The loop reference of :func:`avg_pool1d_by_convolution`: filter every position, keep some.
+    """The loop reference of :func:`avg_pool_as_convolution`: filter every position, keep some.
 
-    >>> avg_pool1d_by_convolution_loop(np.arange(6.0), 2)
+    >>> avg_pool_as_convolution_loop(np.arange(6.0), 2)
     array([0.5, 2.5, 4.5])
     """
     x = _signal(x)
@@ -158,8 +158,8 @@ def avg_pool2d_by_convolution(x: object, kernel_size: int, stride: int | None = 
     x = np.asarray(x, dtype=float)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2d array, got shape {x.shape}")
-    rows = np.stack([avg_pool1d_by_convolution(r, kernel_size, stride) for r in x])
-    return np.stack([avg_pool1d_by_convolution(c, kernel_size, stride) for c in rows.T]).T
+    rows = np.stack([avg_pool_as_convolution(r, kernel_size, stride) for r in x])
+    return np.stack([avg_pool_as_convolution(c, kernel_size, stride) for c in rows.T]).T
 
 
 def alias_frequency(omega: object, stride: int) -> np.ndarray:
@@ -259,13 +259,13 @@ def grey_erosion1d(x: object, size: int) -> np.ndarray:
     return -grey_dilation1d(-_signal(x), size)
 
 
-def max_pool1d_by_dilation(x: object, kernel_size: int, stride: int | None = None
+def max_pool_via_dilation(x: object, kernel_size: int, stride: int | None = None
                            ) -> np.ndarray:
     """Max pooling of a 1d signal as a flat dilation, then every ``s``-th sample.
 
     Equal to ``torch.nn.functional.max_pool1d(x[None], kernel_size, stride)[0]`` (no padding).
 
-    >>> max_pool1d_by_dilation(np.array([3.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0, 2.0]), 2)
+    >>> max_pool_via_dilation(np.array([3.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0, 2.0]), 2)
     array([3., 2., 3., 2.])
     """
     x = _signal(x)

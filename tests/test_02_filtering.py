@@ -39,31 +39,31 @@ def fft_response(k: int, n_fft: int = 1024) -> tuple[np.ndarray, np.ndarray]:
 # --- the package ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 16])
-def test_box_response_is_the_fft_of_the_box_taps(k):
+def test_box_frequency_response_is_the_fft_of_the_box_taps(k):
     omega, h = fft_response(k)
-    np.testing.assert_allclose(filtering.box_response(omega, k), h, atol=1e-12)
+    np.testing.assert_allclose(filtering.box_frequency_response(omega, k), h, atol=1e-12)
 
 
-def test_box_response_at_multiples_of_two_pi_is_the_direct_sum():
+def test_box_frequency_response_at_multiples_of_two_pi_is_the_direct_sum():
     # 0/0 in the closed form: the limit must match sum_n exp(-i w n) / K exactly.
     for k in range(1, 7):
         for w in 2 * np.pi * np.arange(-3, 4):
             direct = np.exp(-1j * w * np.arange(k)).mean()
-            assert abs(filtering.box_response(w, k) - direct) < 1e-9, (k, w)
+            assert abs(filtering.box_frequency_response(w, k) - direct) < 1e-9, (k, w)
 
 
-def test_box_magnitude_has_its_zeros_at_multiples_of_two_pi_over_k():
+def test_box_response_has_its_zeros_at_multiples_of_two_pi_over_k():
     for k in range(2, 9):
         zeros = 2 * np.pi * np.arange(1, k // 2 + 1) / k
-        assert np.all(filtering.box_magnitude(zeros, k) < 1e-12)
+        assert np.all(filtering.box_response(zeros, k) < 1e-12)
         between = np.linspace(0, 2 * np.pi / k, 50)[1:-1]  # the main lobe has no zero
-        assert np.all(filtering.box_magnitude(between, k) > 0)
+        assert np.all(filtering.box_response(between, k) > 0)
 
 
 def test_box_phase_is_a_delay_of_half_the_window():
     omega = np.linspace(0.01, np.pi, 200)
     for k in range(1, 8):
-        undelayed = filtering.box_response(omega, k) * np.exp(1j * omega * (k - 1) / 2)
+        undelayed = filtering.box_frequency_response(omega, k) * np.exp(1j * omega * (k - 1) / 2)
         np.testing.assert_allclose(undelayed.imag, 0, atol=1e-12)
 
 
@@ -73,11 +73,11 @@ def test_average_pooling_is_box_convolution_then_subsampling(n, k, s, seed):
     x = np.random.default_rng(seed).normal(size=n)
     if n < k:
         with pytest.raises(ValueError):
-            filtering.avg_pool1d_by_convolution(x, k, s)
+            filtering.avg_pool_as_convolution(x, k, s)
         return
     want = torch_avg(x, k, s)
-    np.testing.assert_allclose(filtering.avg_pool1d_by_convolution(x, k, s), want, atol=1e-12)
-    np.testing.assert_allclose(filtering.avg_pool1d_by_convolution_loop(x, k, s), want,
+    np.testing.assert_allclose(filtering.avg_pool_as_convolution(x, k, s), want, atol=1e-12)
+    np.testing.assert_allclose(filtering.avg_pool_as_convolution_loop(x, k, s), want,
                                atol=1e-12)
 
 
@@ -111,14 +111,14 @@ def test_max_pooling_is_dilation_then_subsampling(n, k, s, seed):
     x = np.random.default_rng(seed).integers(-3, 4, size=n).astype(float)  # ties on purpose
     if n < k:
         with pytest.raises(ValueError):
-            filtering.max_pool1d_by_dilation(x, k, s)
+            filtering.max_pool_via_dilation(x, k, s)
         return
     dilated = filtering.grey_dilation1d(x, k)
     np.testing.assert_array_equal(dilated, filtering.grey_dilation1d_loop(x, k))
     # scipy centres its element: its sample n + (k - 1) // 2 is our sample n.
     scipy = ndimage.grey_dilation(x, size=k)[(k - 1) // 2:][:n - k + 1]
     np.testing.assert_array_equal(dilated, scipy)
-    np.testing.assert_array_equal(filtering.max_pool1d_by_dilation(x, k, s), torch_max(x, k, s))
+    np.testing.assert_array_equal(filtering.max_pool_via_dilation(x, k, s), torch_max(x, k, s))
 
 
 def test_erosion_is_min_pooling_and_matches_scipy():
@@ -152,12 +152,12 @@ def test_periodic_examples_measured_in_torch():
 
 @pytest.mark.parametrize(("call", "match", "error"), [
     (lambda: filtering.box_kernel(0), "kernel_size", ValueError),
-    (lambda: filtering.box_response(1.0, 2.0), "kernel_size", TypeError),
+    (lambda: filtering.box_frequency_response(1.0, 2.0), "kernel_size", TypeError),
     (lambda: filtering.alias_frequency(1.0, 0), "stride", ValueError),
-    (lambda: filtering.avg_pool1d_by_convolution(np.ones((2, 3)), 2), "x", ValueError),
-    (lambda: filtering.avg_pool1d_by_convolution(np.ones(5), 2, 0), "stride", ValueError),
+    (lambda: filtering.avg_pool_as_convolution(np.ones((2, 3)), 2), "x", ValueError),
+    (lambda: filtering.avg_pool_as_convolution(np.ones(5), 2, 0), "stride", ValueError),
     (lambda: filtering.grey_dilation1d(np.ones(3), 4), "size", ValueError),
-    (lambda: filtering.max_pool1d_by_dilation(np.ones(3), True), "kernel_size", TypeError),
+    (lambda: filtering.max_pool_via_dilation(np.ones(3), True), "kernel_size", TypeError),
 ])
 def test_bad_input_names_the_parameter(call, match, error):
     with pytest.raises(error, match=match):
@@ -320,3 +320,62 @@ def test_dft_at_pi_equals_the_fft_component(submission, rng):
         got = submission.dft_at_pi(y)
         assert np.ndim(got) == 0, f"dft_at_pi must return a number, got {got!r}"
         assert float(np.real(got)) == pytest.approx(np.fft.fft(y)[len(y) // 2].real, abs=1e-9)
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="expected_max_of_normals",
+                    hint="Integrate x * n * phi(x) * Phi(x)**(n - 1) over [-12, 12] on a fine "
+                         "grid; Phi(x) = (1 + math.erf(x / sqrt(2))) / 2.")
+def test_expected_max_of_normals_in_closed_form(submission):
+    # Closed forms: E_1 = 0, E_2 = 1/sqrt(pi), E_3 = 3 / (2 sqrt(pi)); E_4 = 1.02938 (tables).
+    for n, want in [(1, 0.0), (2, 1 / np.sqrt(np.pi)), (3, 1.5 / np.sqrt(np.pi)),
+                    (4, 1.029375)]:
+        got = submission.expected_max_of_normals(n)
+        assert np.ndim(got) == 0, f"expected_max_of_normals must return a number, got {got!r}"
+        assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="expected_max_of_normals",
+                    hint="The density of the maximum of n samples is n * phi(x) * "
+                         "Phi(x)**(n - 1); its mean is the integral of x times it.")
+def test_expected_max_of_normals_equals_scipy_integration(submission, rng):
+    from scipy import integrate, stats
+
+    for n in [9, 16, *rng.integers(5, 60, size=3).tolist()]:
+        def density(x: float, n: int = int(n)) -> float:
+            return x * n * stats.norm.pdf(x) * stats.norm.cdf(x) ** (n - 1)
+        want = integrate.quad(density, -np.inf, np.inf)[0]
+        got = submission.expected_max_of_normals(int(n))
+        assert np.ndim(got) == 0, f"expected_max_of_normals must return a number, got {got!r}"
+        assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
+
+
+def test_noise_module_matches_closed_forms_and_simulation():
+    from pooling_course import noise
+
+    assert noise.expected_max_of_normals(2) == pytest.approx(1 / np.sqrt(np.pi), abs=1e-9)
+    assert noise.expected_max_of_normals(3) == pytest.approx(1.5 / np.sqrt(np.pi), abs=1e-9)
+    assert noise.sd_max_of_normals(2) == pytest.approx(np.sqrt(1 - 1 / np.pi), abs=1e-9)
+    sample = np.random.default_rng(0).normal(size=(200_000, 9)).max(axis=1)
+    assert sample.mean() == pytest.approx(noise.expected_max_of_normals(9), abs=0.01)
+    assert sample.std() == pytest.approx(noise.sd_max_of_normals(9), abs=0.01)
+    with pytest.raises(ValueError, match="n"):
+        noise.expected_max_of_normals(0)
+    with pytest.raises(TypeError, match="n"):
+        noise.expected_max_of_normals(2.0)
+
+
+def test_vgg16_counts_match_the_published_network():
+    from pooling_course import vgg
+
+    convs = vgg.parameter_count(vgg.features())
+    with_pools = vgg.costs(vgg.features())
+    assert with_pools.last_map == (512, 7, 7)
+    # 138,357,544: torchvision's VGG-16 (and the paper's "138 million").
+    assert convs + vgg.parameter_count(vgg.head("flatten", with_pools.last_map)) == 138_357_544
+    # torchvision's table gives VGG-16 15.47 GFLOPS: the multiply-adds of the convolutions and
+    # of the three fully connected layers.
+    fc_macs = 25088 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert with_pools.macs + fc_macs == pytest.approx(15.47e9, abs=0.005e9)
+    assert vgg.costs(vgg.features(pool=False)).last_map == (512, 224, 224)
+    with pytest.raises(ValueError, match="kind"):
+        vgg.head("dense", (512, 7, 7))
