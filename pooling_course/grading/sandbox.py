@@ -1,14 +1,17 @@
 """The grader's side of the sandbox: start a worker in bubblewrap, talk to it, end it.
 
 Each worker is ``worker.py`` run by the base Python interpreter (``-I -S``: no site-packages)
-inside ``bwrap`` with every namespace unshared (no network, its own PIDs, IPC and hostname), a
-read-only view of ``/usr`` and the interpreter only (their site-packages hidden), NumPy bound
-in alone, and a private size-limited ``tmpfs`` as its scratch directory and only writable place:
-the repository, ``solutions/``, ``tests/``, other submissions and the grader's files are not in
-its view at all. Inside, the worker limits its memory (address space), CPU time, file size and
-open files, and a seccomp filter forbids ``fork`` and ``exec`` (threads stay allowed). When the
-worker ends, bubblewrap's PID namespace ends with it, so nothing it started outlives it, and
-``--die-with-parent`` ends it if the grader dies first.
+inside ``bwrap`` with every namespace unshared (no network, its own users, PIDs, IPC and hostname),
+as the unprivileged user ``nobody`` of its user namespace with every capability dropped and no
+further user namespaces allowed (so it can neither remount nor unmount anything, even when the
+grader runs as root), a read-only root, ``/dev`` and ``/proc``, a read-only view of ``/usr`` and
+the interpreter only (their site-packages hidden), NumPy bound in alone, and private size-limited
+``tmpfs`` mounts as its only writable places (its scratch directory, ``/tmp`` and ``/dev/shm``):
+the repository, ``solutions/``, ``tests/``, other submissions and the grader's files are not in its
+view at all. Inside, the worker limits its memory (address space), CPU time, file size and open
+files, and a seccomp filter forbids ``fork``, ``exec``, ``ptrace`` and every mount and namespace
+call (threads stay allowed). When the worker ends, bubblewrap's PID namespace ends with it, so
+nothing it started outlives it, and ``--die-with-parent`` ends it if the grader dies first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import functools
 import glob
 import json
+import math
 import os
 import select
 import shutil
@@ -31,6 +35,7 @@ from . import worker as wire
 WORKER = Path(wire.__file__).resolve()
 INSIDE_WORKER = "/opt/grader/worker.py"
 INSIDE_SITE = "/opt/site"
+SANDBOX_ID = 65534  # the worker's uid and gid inside its user namespace ("nobody")
 
 REFUSAL = ("grading runs each notebook in a bubblewrap sandbox, and {problem}. Install it "
            "(Debian/Ubuntu: `make bubblewrap`, or `apt-get install bubblewrap`) and make sure "
@@ -50,6 +55,7 @@ class Limits:
     cell_s: float = 10.0      # one notebook cell while the notebook loads
     load_s: float = 60.0      # the whole notebook
     memory: int = 1 << 30     # address space of the worker
+    total_s: float = 300.0    # everything of one notebook: starting, (re)loading, every call
     cpu_s: int = 300          # CPU time of the worker over its life
     scratch: int = 64 << 20   # its scratch directory (tmpfs)
     file_size: int = 16 << 20
@@ -88,8 +94,9 @@ def _hidden_site_dirs(prefixes: list[str]) -> list[str]:
 
 def bwrap_command(limits: Limits) -> list[str]:
     """The bubblewrap command line of one worker."""
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-               "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_ID), "--gid",
+               str(SANDBOX_ID), "--disable-userns", "--cap-drop", "ALL", "--die-with-parent",
+               "--new-session", "--clearenv", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             command += ["--symlink", os.readlink(top), top]
@@ -105,10 +112,12 @@ def bwrap_command(limits: Limits) -> list[str]:
     for folder in numpy_dirs():
         command += ["--ro-bind", str(folder), f"{INSIDE_SITE}/{folder.name}"]
     command += ["--ro-bind", str(WORKER), INSIDE_WORKER,
-                "--proc", "/proc", "--dev", "/dev",
+                "--proc", "/proc", "--remount-ro", "/proc",  # no clear_refs: peaks stay true
+                "--dev", "/dev", "--size", str(1 << 20), "--tmpfs", "/dev/shm",
+                "--remount-ro", "/dev",
                 "--size", str(limits.scratch), "--tmpfs", "/scratch",
                 "--size", str(1 << 20), "--tmpfs", "/tmp",
-                "--chdir", "/scratch"]
+                "--remount-ro", "/", "--chdir", "/scratch"]
     for key, value in _environment("/scratch").items():
         command += ["--setenv", key, value]
     return command
@@ -117,7 +126,10 @@ def bwrap_command(limits: Limits) -> list[str]:
 def _environment(home: str) -> dict[str, str]:
     return {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+            # fixed thresholds: big arrays get pages of their own and give them back when
+            # freed, so the peak resident memory the grader reads is the peak a call held
+            "MALLOC_MMAP_THRESHOLD_": str(1 << 16), "MALLOC_TRIM_THRESHOLD_": str(1 << 16)}
 
 
 @functools.cache
@@ -126,7 +138,8 @@ def sandbox_problem() -> str | None:
     if shutil.which("bwrap") is None:
         return "bubblewrap (`bwrap`) is not installed"
     try:
-        run = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/",
+        run = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+                              "--cap-drop", "ALL", "--die-with-parent", "--ro-bind", "/",
                               "/", "--proc", "/proc", "--dev", "/dev", "true"],
                              capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -143,6 +156,32 @@ def require_sandbox() -> None:
         raise SandboxUnavailable(REFUSAL.format(problem=problem))
 
 
+def _unmeasured(reply: dict) -> dict:
+    """A worker's reply without a ``peak`` of its own making: only the grader measures."""
+    reply.pop("peak", None)
+    return reply
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _reset_peak(pid: int) -> int | None:
+    """Reset a process's peak resident memory to its current one (kB), which it returns."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return None
+    return _status_kb(pid, "VmRSS")
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -153,7 +192,8 @@ def _signal_name(number: int) -> str:
 class Remote:
     """One running worker holding one notebook's namespace."""
 
-    def __init__(self, limits: Limits, unsandboxed: bool = False) -> None:
+    def __init__(self, limits: Limits, unsandboxed: bool = False,
+                 budget_end: float | None = None) -> None:
         self.limits = limits
         config = {"memory": limits.memory, "cpu": limits.cpu_s, "fsize": limits.file_size,
                   "nofile": limits.open_files, "seccomp": True}
@@ -178,25 +218,48 @@ class Remote:
                                         start_new_session=True)
         self._buffer = b""
         self.cell: int | None = None
+        self.budget_end = budget_end if budget_end is not None else math.inf
         ready = self._receive(time.monotonic() + 30, "starting")
         if ready.get("ev") != "ready":
             self.close()
             raise WorkerDied("crashed", f"the sandbox did not start: {ready}")
 
     # -- frames --------------------------------------------------------------------------
-    def _send(self, message: dict) -> None:
-        try:
-            wire.write_frame(self.process.stdin.fileno(), message)
-        except OSError:
-            raise self._death("while receiving a request") from None
+    def _deadline(self, deadline: float) -> float:
+        return min(deadline, self.budget_end)
+
+    def _timed_out(self, doing: str, deadline: float) -> WorkerDied:
+        self.close()
+        if deadline >= self.budget_end:
+            return WorkerDied("timeout", f"{doing}: the notebook used up its total time of "
+                                         f"{self.limits.total_s:g} s")
+        return WorkerDied("timeout", f"{doing}: {self._time_limit_text}")
+
+    def _send(self, message: dict, deadline: float, doing: str) -> None:
+        """Write one request, never blocking past ``deadline`` (a worker may stop reading)."""
+        deadline = self._deadline(deadline)
+        data = json.dumps(message).encode("utf-8")
+        data = wire._HEADER.pack(len(data)) + data
+        fd = self.process.stdin.fileno()
+        os.set_blocking(fd, False)
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise self._timed_out(f"{doing} (it stopped reading the grader's requests)",
+                                      deadline)
+            try:
+                data = data[os.write(fd, data[:1 << 16]):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise self._death(doing) from None
 
     def _read(self, size: int, deadline: float, doing: str) -> bytes:
         fd = self.process.stdout.fileno()
         while len(self._buffer) < size:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.close()
-                raise WorkerDied("timeout", f"{doing}: {self._time_limit_text}")
+                raise self._timed_out(doing, deadline)
             chunk = os.read(fd, max(size - len(self._buffer), 1 << 16))
             if not chunk:
                 raise self._death(doing)
@@ -207,12 +270,19 @@ class Remote:
     _time_limit_text = "did not finish within the time limit"
 
     def _receive(self, deadline: float, doing: str) -> dict:
+        deadline = self._deadline(deadline)
         (size,) = wire._HEADER.unpack(self._read(wire._HEADER.size, deadline, doing))
         if size > wire.MAX_FRAME:
             self.close()
             raise WorkerDied("crashed", f"{doing}: sent more than {wire.MAX_FRAME >> 20} MiB")
+        data = self._read(size, deadline, doing)
+        # JSON items cost the judge ~100 bytes each once decoded: count them first
+        if data.count(b",") + data.count(b"[") + data.count(b"{") > wire.MAX_ITEMS:
+            self.close()
+            raise WorkerDied("crashed", f"{doing}: sent more than {wire.MAX_ITEMS} items "
+                                        "(answers must be arrays, numbers or short tuples)")
         try:
-            message = json.loads(self._read(size, deadline, doing).decode("utf-8"))
+            message = json.loads(data.decode("utf-8"))
         except (ValueError, RecursionError):
             self.close()
             raise WorkerDied("crashed", f"{doing}: sent data the grader cannot read") from None
@@ -243,8 +313,9 @@ class Remote:
     # -- requests ------------------------------------------------------------------------
     def load(self, cells: list[tuple[int, str]]) -> list[str]:
         """Run the notebook's cells; the notes of the cells that raised."""
-        self._send({"op": "load", "cells": cells, "cell_limit": self.limits.cell_s})
         deadline = time.monotonic() + self.limits.load_s
+        self._send({"op": "load", "cells": cells, "cell_limit": self.limits.cell_s}, deadline,
+                   "while loading")
         self._time_limit_text = (f"the notebook did not finish running within the time limit of "
                                  f"{self.limits.load_s:g} s")
         while True:
@@ -259,14 +330,57 @@ class Remote:
                 self.close()
                 raise WorkerDied("crashed", f"{where}: sent an unexpected message")
 
-    def call(self, name: str, args: object, kwargs: object, limit: float, doing: str,
-             trace: bool = False) -> dict:
+    def call(self, name: str, args: object, kwargs: object, limit: float,
+             doing: str) -> dict:
         """Run ``name(*args, **kwargs)`` in the worker; its reply (see ``worker.py``)."""
-        self._send({"op": "call", "name": name, "args": wire.encode(args, strict=False),
-                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit,
-                    "trace": trace})
+        deadline = time.monotonic() + limit + 2.0
         self._time_limit_text = f"did not return within the time limit of {self.limits.test_s:g} s"
-        return self._receive(time.monotonic() + limit + 2.0, doing)
+        self._send({"op": "call", "name": name, "args": wire.encode(args, strict=False),
+                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit}, deadline, doing)
+        return _unmeasured(self._receive(deadline, doing))
+
+    def measured_call(self, name: str, args: object, kwargs: object, limit: float,
+                      doing: str) -> dict:
+        """:meth:`call`, and ``peak``: the most resident memory the call itself held beyond
+        what the worker held before it, in bytes, read by the grader from the worker's
+        ``/proc`` entry (``None`` when it cannot be read). The arguments are decoded before
+        and the answer encoded after the measured span; the worker cannot reset the peak
+        (its ``/proc`` is read-only)."""
+        deadline = time.monotonic() + limit + 4.0
+        self._time_limit_text = f"did not return within the time limit of {self.limits.test_s:g} s"
+        self._send({"op": "stage", "args": wire.encode(args, strict=False),
+                    "kwargs": wire.encode(kwargs, strict=False)}, deadline, doing)
+        reply = self._receive(deadline, doing)
+        if reply.get("ev") != "staged":
+            return _unmeasured(reply)
+        pid = self.worker_pid()
+        before = _reset_peak(pid) if pid else None
+        self._send({"op": "call", "name": name, "staged": True, "keep": True, "limit": limit},
+                   deadline, doing)
+        reply = self._receive(deadline, doing)
+        if reply.get("ev") != "done":
+            return _unmeasured(reply)
+        after = None
+        if before is not None:  # the kernel updates VmHWM lazily: the answer may be in VmRSS
+            after = max(_status_kb(pid, "VmHWM") or 0, _status_kb(pid, "VmRSS") or 0)
+        self._send({"op": "fetch", "limit": limit}, deadline, doing)
+        reply = _unmeasured(self._receive(deadline, doing))
+        if reply.get("ev") == "result":
+            reply["peak"] = None if after is None else max(after - before, 0) * 1024
+        return reply
+
+    def worker_pid(self) -> int | None:
+        """The worker's process id as the grader sees it (bubblewrap's youngest descendant)."""
+        pid = self.process.pid
+        for _ in range(4):
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                return None
+            if not children:
+                return pid
+            pid = int(children[-1])
+        return pid
 
     def close(self) -> int | None:
         """End the worker and everything it started; its exit code."""
