@@ -209,3 +209,47 @@ def test_without_bubblewrap_grading_refuses_and_says_why(monkeypatch, tmp_path, 
     err = capsys.readouterr().err
     assert "refusing to grade" in err and "bubblewrap" in err and "--unsandboxed" in err
     assert not (tmp_path / "g.csv").exists()
+
+
+# --- a class larger than one machine: shards ------------------------------------------------
+
+def test_sharded_grading_in_parallel_processes_equals_unsharded_grading(tmp_path):
+    """Three shards graded by three processes at once, merged: the same CSV as one run."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    sources = [s for _, s in grading.notebook_cells(grading.SOLUTIONS / "01_forward.ipynb")]
+    definitions = [s for s in sources if s.startswith(("def ", "import "))]
+    folder = tmp_path / "class"
+    for student, cells in {"ann": definitions, "bob": definitions[:-1], "cy": ["x = 1"],
+                           "dee": definitions, "eve": ["def pool_output_size(*a):\n  return 1"]
+                           }.items():
+        (folder / student).mkdir(parents=True)
+        notebook(folder / student / "01_forward.ipynb", *cells)
+    (folder / "fay").mkdir()  # an empty folder: a missing row in its shard
+    common = ["--grade-seed", "shards", "--jobs", "1"]
+    whole = tmp_path / "whole.csv"
+    assert main(["grade", str(folder), "--out", str(whole), *common]) == 0
+    env = {**os.environ, "PYTHONPATH": str(grading.ROOT)}
+    runs = [subprocess.Popen([sys.executable, "-m", "pooling_course", "grade", str(folder),
+                              "--shard", f"{k}/3", "--out", str(tmp_path / f"part{k}.csv"),
+                              *common], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True) for k in (1, 2, 3)]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stderr.read()
+    parts = [str(tmp_path / f"part{k}.csv") for k in (3, 1, 2)]
+    merged = tmp_path / "merged.csv"
+    assert main(["grade", "merge", *parts, "--out", str(merged)]) == 0
+    assert merged.read_text() == whole.read_text()
+    rows = list(csv.DictReader(whole.open()))
+    assert [r["student"] for r in rows] == ["ann", "bob", "cy", "dee", "eve", "fay"]
+    assert rows[-1]["status"] == "missing" and rows[0]["total"] == rows[0]["max_total"]
+    # refusals: a missing shard, two shards that graded different questions
+    with pytest.raises(ValueError, match="2/3 missing"):
+        grading.merge(parts[:2], tmp_path / "x.csv")
+    other = tmp_path / "other.csv"
+    other.write_text(open(parts[2]).read().replace("01_forward:max_pool2d", "01_forward:x", 1))
+    with pytest.raises(ValueError, match="other exercises or questions"):
+        grading.merge([parts[0], parts[1], str(other)], tmp_path / "x.csv")

@@ -33,6 +33,7 @@ from pathlib import Path
 from . import worker as wire
 
 WORKER = Path(wire.__file__).resolve()
+CONFINE = WORKER.with_name("confine.py")
 INSIDE_WORKER = "/opt/grader/worker.py"
 INSIDE_SITE = "/opt/site"
 SANDBOX_ID = 65534  # the worker's uid and gid inside its user namespace ("nobody")
@@ -112,6 +113,7 @@ def bwrap_command(limits: Limits) -> list[str]:
     for folder in numpy_dirs():
         command += ["--ro-bind", str(folder), f"{INSIDE_SITE}/{folder.name}"]
     command += ["--ro-bind", str(WORKER), INSIDE_WORKER,
+                "--ro-bind", str(CONFINE), str(Path(INSIDE_WORKER).with_name(CONFINE.name)),
                 "--proc", "/proc", "--remount-ro", "/proc",  # no clear_refs: peaks stay true
                 "--dev", "/dev", "--size", str(1 << 20), "--tmpfs", "/dev/shm",
                 "--remount-ro", "/dev",
