@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from . import grading
 
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             result = grading.check(args.exercise, args.notebook, **options)
             print(grading.format_report(result))
+            note = "" if args.unsandboxed else grading.restricted_note()
+            if note:
+                print(textwrap.fill(note, 96), file=sys.stderr)
             if args.grade_seed is None:
                 print(f"(random inputs drawn with a fresh seed; --grade-seed {seed} repeats "
                       "them)")

@@ -250,6 +250,59 @@ def test_sharded_grading_in_parallel_processes_equals_unsharded_grading(tmp_path
     with pytest.raises(ValueError, match="2/3 missing"):
         grading.merge(parts[:2], tmp_path / "x.csv")
     other = tmp_path / "other.csv"
-    other.write_text(open(parts[2]).read().replace("01_forward:max_pool2d", "01_forward:x", 1))
+    other.write_text(open(parts[2]).read().replace("01_forward:1.2 max_pool2d",
+                                                          "01_forward:x", 1))
     with pytest.raises(ValueError, match="other exercises or questions"):
         grading.merge([parts[0], parts[1], str(other)], tmp_path / "x.csv")
+
+
+# --- feedback a student can act on ---------------------------------------------------------
+
+def _mutated(exercise: str, old: str, new: str) -> list[str]:
+    """The solution's code cells with one typical mistake made."""
+    cells = [s for _, s in grading.notebook_cells(grading.SOLUTIONS / f"{exercise}.ipynb")]
+    assert sum(old in s for s in cells) == 1, old
+    return [s.replace(old, new) for s in cells]
+
+
+MISTAKES = {  # student -> (exercise, solution text, mistake, phrases of the report)
+    "float_size": ("01_forward", "        out = span // stride + 1\n    return out",
+                   "        out = span // stride + 1\n    return np.float64(out)",
+                   ["must be an int", "question 1.1 pool_output_size: 3 / 4"]),
+    "end_off_by_one": ("05_regions", "ends = -((-(i + 1) * length) // output_size)",
+                       "ends = ((i + 1) * length) // output_size",
+                       ["adaptive_bounds(7, 3) ends", "A bound is one off"]),
+    "padding_zero": ("06_variants", "        positions[i] = np.argmax(x[i, :, :real], axis=-1)",
+                     "        padded = np.where(np.arange(length) < real, x[i], 0)\n"
+                     "        positions[i] = np.argmax(padded, axis=-1)",
+                     ["masked with 0 beats sequences of negative values"]),
+    "nan_change": ("03_equivariance", "        return 0.0 if diff == 0 else float(np.inf)\n",
+                   "        return diff / norm\n",
+                   ["0/0 gave NaN"]),
+    "no_error": ("03_equivariance", '        raise ValueError(f"shapes differ: '
+                 '{y.shape} and {reference.shape}")', '        return float("nan")',
+                 ["expected a ValueError", "raise ValueError naming the shapes"]),
+    "assign": ("04_backward", "grad[winner] += grad_output[i, j]",
+               "grad[winner] = grad_output[i, j]", ["add into grad_x (+=)"]),
+}
+
+
+@pytest.fixture(scope="module")
+def mistaken(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mistakes")
+    triples = []
+    for student, (exercise, old, new, _) in MISTAKES.items():
+        path = notebook(folder / f"{student}_{exercise}.ipynb", *_mutated(exercise, old, new))
+        triples.append((student, exercise, path))
+    return {r.student: r for r in grading.grade(triples, seed="feedback")}
+
+
+@pytest.mark.parametrize("student", sorted(MISTAKES))
+def test_the_feedback_names_the_real_bug_and_nothing_of_pytest(mistaken, student):
+    result = mistaken[student]
+    report = grading.format_report(result)
+    assert result.status == "ok" and 0 < result.score < result.total, report
+    for phrase in MISTAKES[student][3]:
+        assert phrase in report, (phrase, report)
+    for noise in ("Use -v", "<function", "+  where", "Submission.__getattr__", "assert "):
+        assert noise not in report, (noise, report)

@@ -27,7 +27,8 @@ from pooling_course.__main__ import main
 EXERCISE = "01_forward"
 SOLUTION = [source for _, source in grading.notebook_cells(grading.SOLUTIONS / f"{EXERCISE}.ipynb")]
 DEFINITIONS = [s for s in SOLUTION if s.startswith(("def ", "import "))]
-QUESTIONS = {"output_size": 4, "max_pool2d": 5, "receptive_field": 3}
+QUESTIONS = {"1.1 pool_output_size": 4, "1.2 max_pool2d": 6, "1.3 receptive_field": 3}
+SIZE, MAX, FIELD = QUESTIONS
 MARKER = "pooling-hostile-marker"
 TIME_LIMIT = 2
 
@@ -332,10 +333,10 @@ EXPECTED = {
     "report_rewriter": (ZERO, "ok", []),
     "detacher": (ZERO, "ok", ["Operation not permitted"]),
     "always_equal": (ZERO, "ok", []),
-    "lookup_table": (ZERO, "ok", []),
+    "lookup_table": ({**ZERO, MAX: 1}, "ok", []),  # the worked example is a fixed input
     "overwriter": (ZERO, "ok", []),
     "memory_cell": (FULL, "memory", ["MemoryError", "limit"]),
-    "memory_call": ({**FULL, "max_pool2d": 0}, "memory", ["max_pool2d", "out of memory"]),
+    "memory_call": ({**FULL, MAX: 0}, "memory", ["max_pool2d", "out of memory"]),
     "forker": (FULL, "ok", ["Operation not permitted"]),
     "tmp_deleter": (FULL, "ok", ["FileNotFoundError"]),
     "network": (FULL, "ok", ["Connection refused"]),
@@ -344,17 +345,17 @@ EXPECTED = {
     "segfault": (FULL, "crashed", ["SIGSEGV", "graded the functions defined before"]),
     "sys_exit": (FULL, "ok", ["sys.exit('bye')"]),
     "endless_cell": (FULL, "timeout", ["time limit of 10 s"]),
-    "endless_call": ({**FULL, "max_pool2d": 0}, "timeout", ["max_pool2d", "time limit of 2 s"]),
-    "unbreakable": ({**FULL, "receptive_field": 0}, "timeout", ["receptive_field",
+    "endless_call": ({**FULL, MAX: 0}, "timeout", ["max_pool2d", "time limit of 2 s"]),
+    "unbreakable": ({**FULL, FIELD: 0}, "timeout", ["receptive_field",
                                                                 "time limit of 2 s"]),
-    "missing_function": ({**FULL, "receptive_field": 0}, "missing",
+    "missing_function": ({**FULL, FIELD: 0}, "missing",
                          ["receptive_field is not defined"]),
-    "huge_answer": ({**FULL, "receptive_field": 0}, "ok", []),
+    "huge_answer": ({**FULL, FIELD: 0}, "ok", []),
     "unreadable": (ZERO, "unreadable", ["not a readable notebook"]),
     "no_exercise": (ZERO, "missing", ["no notebook for 01_forward", "cannot tell which"]),
     "privileged": (FULL, "ok", ["RuntimeError: contained"]),
     "filler": (FULL, "ok", ["RuntimeError: contained"]),
-    "nested_answer": ({**FULL, "receptive_field": 0}, "ok", []),
+    "nested_answer": ({**FULL, FIELD: 0}, "ok", []),
     "liar": (FULL, "crashed", ["more than 100000 items", "graded the functions defined before"]),
     "deaf": (ZERO, "timeout", ["did not return within the time limit"]),
     "slow_cells": (ZERO, "timeout", ["total time of 20 s"]),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .files import choose_exercises, file_names, notebook_cells, notebook_headings, printable
 from .files import find_submissions as _find
-from .sandbox import Limits, SandboxUnavailable, require_sandbox
+from .sandbox import RESTRICTED, Limits, SandboxUnavailable, require_sandbox, sandbox_problem
 from .table import STATUSES, Outcome, Result, format_report, merge, worst, write_csv
 
 __all__ = ["ROOT", "EXERCISES", "SOLUTIONS", "TESTS", "Limits", "SandboxUnavailable", "Result",
@@ -198,9 +198,14 @@ def _progress(done: int, count: int, seconds: float) -> None:
 
 def check(exercise: str, notebook: str | os.PathLike[str] | None = None, *,
           seed: str | None = None, hidden: str | os.PathLike[str] | None = None,
-          limits: Limits | None = None, unsandboxed: bool = False) -> Result:
+          limits: Limits | None = None, unsandboxed: bool = False,
+          restricted: bool = True) -> Result:
     """Grade the student's working copy ``exercises/<exercise>.ipynb`` (or ``notebook``) exactly
-    as ``grade`` would."""
+    as ``grade`` would. Where bubblewrap cannot run (macOS, Windows, Linux without user
+    namespaces) and ``restricted`` is true, the notebook runs in the restricted process of
+    ``--unsandboxed`` instead (see :func:`restricted_note`); ``grade`` never falls back."""
+    if not unsandboxed and restricted and sandbox_problem():
+        unsandboxed = True
     if exercise not in exercise_names():
         raise ValueError(f"exercise must be one of {exercise_names()}, got {exercise!r}")
     path = Path(os.path.abspath(notebook or EXERCISES / f"{exercise}.ipynb"))
@@ -208,6 +213,15 @@ def check(exercise: str, notebook: str | os.PathLike[str] | None = None, *,
         raise ValueError(f"notebook {str(notebook)!r} does not exist")
     return grade([(path.stem, exercise, path)], seed=seed, hidden=hidden, limits=limits, jobs=1,
                  unsandboxed=unsandboxed)[0]
+
+
+def restricted_note() -> str:
+    """What ``check`` says when it ran without the sandbox, or ``""`` when the sandbox ran."""
+    problem = sandbox_problem()
+    if not problem:
+        return ""
+    seccomp = ", and a filter against starting programs" if sys.platform == "linux" else ""
+    return RESTRICTED.format(problem=problem, seccomp=seccomp)
 
 
 def find_submissions(root: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Path]],

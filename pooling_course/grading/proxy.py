@@ -104,6 +104,7 @@ class Notebook:
     used: float = 0.0  # seconds this test has waited for the worker
     strikes: dict[str, int] = field(default_factory=dict)  # time-outs per function
     last_peak: int | None = None  # bytes the last measured call held at most
+    last_seconds: float | None = None  # how long the last measured call took
     budget_end: float | None = None  # when this notebook's total time is up
 
     def event(self, status: str, reason: str) -> None:
@@ -172,7 +173,8 @@ class Notebook:
         self._break(SubmissionError, "crashed", "the notebook could not be run")
         raise AssertionError("unreachable")
 
-    def call(self, name: str, args: tuple, kwargs: dict, measure: bool = False) -> object:
+    def call(self, name: str, args: tuple, kwargs: dict, measure: bool = False,
+             reference: str = "") -> object:
         text = call_text(name, args, kwargs)
         log = self.calls.setdefault(self.test, [])
         entry = {"call": text, "returned": "", "raised": ""}
@@ -180,14 +182,15 @@ class Notebook:
         if len(log) > 3:
             del log[0]
         try:
-            value = self._call(name, args, kwargs, text, measure)
+            value = self._call(name, args, kwargs, text, measure, reference)
         except SubmissionError:
             entry["raised"] = "yes"
             raise
         entry["returned"] = show(value)
         return value
 
-    def _call(self, name: str, args: tuple, kwargs: dict, text: str, measure: bool) -> object:
+    def _call(self, name: str, args: tuple, kwargs: dict, text: str, measure: bool,
+              reference: str) -> object:
         remote = self._remote()
         left = self.limits.test_s - self.used
         limit_text = f"the time limit of {self.limits.test_s:g} s per test"
@@ -199,8 +202,15 @@ class Notebook:
                                     "s per test)")
         started = time.monotonic()
         try:
-            run = remote.measured_call if measure else remote.call
-            reply = run(name, args, kwargs, left, f"{name}(...)")
+            if reference:  # the grader's own function, run and timed in the same worker
+                reply = remote.define(reference, left + 2.0)
+                if reply.get("ev") == "defined":
+                    reply = remote.measured_call(name, args, kwargs, left, "the reference",
+                                                 grader=True)
+            elif measure:
+                reply = remote.measured_call(name, args, kwargs, left, f"{name}(...)")
+            else:
+                reply = remote.call(name, args, kwargs, left, f"{name}(...)")
         except WorkerDied as died:
             self.used += time.monotonic() - started
             self.remote = None
@@ -219,8 +229,9 @@ class Notebook:
         self.used += time.monotonic() - started
         kind = reply.get("ev")
         if kind == "result":
-            peak = reply.get("peak")
+            peak, seconds = reply.get("peak"), reply.get("seconds")
             self.last_peak = peak if type(peak) is int else None
+            self.last_seconds = seconds if type(seconds) is float else None
             try:
                 return wire.decode(reply.get("value"))
             except (wire.WireError, RecursionError, ValueError) as exc:
@@ -271,6 +282,19 @@ def peak_memory(submission: Submission, name: str, *args: object,
     if notebook.last_peak is None:
         raise SubmissionError(f"{name}: the grader could not measure its memory")
     return value, notebook.last_peak
+
+
+def timed(submission: Submission, name: str, *args: object,
+          reference: str = "") -> tuple[object, float]:
+    """``submission.<name>(*args)`` (or, with ``reference`` source code, the grader's function
+    ``name`` defined by it, in the same worker) and its time in seconds, measured by the grader
+    from the request to the reply (the arguments decoded before, the answer encoded after)."""
+    notebook = object.__getattribute__(submission, "_notebook")
+    notebook.last_seconds = None
+    value = notebook.call(name, args, {}, measure=True, reference=reference)
+    if notebook.last_seconds is None:
+        raise SubmissionError(f"{name}: the grader could not time it")
+    return value, notebook.last_seconds
 
 
 class Submission:

@@ -44,6 +44,15 @@ REFUSAL = ("grading runs each notebook in a bubblewrap sandbox, and {problem}. I
            "it with --unsandboxed (only for notebooks you trust).")
 
 
+RESTRICTED = ("note: {problem}, so your notebook was checked in a restricted process instead "
+              "of the sandbox: a separate Python that sees only the standard library and NumPy "
+              "(no torch, no pooling_course, no site-packages), with memory, CPU-time and "
+              "file-size limits{seccomp}. This is NOT a sandbox: code in the notebook can still "
+              "read and change your files, so check only notebooks you wrote yourself. Honest "
+              "code gets the same judgement as in the sandbox; your instructor's `grade` runs "
+              "in bubblewrap only.")
+
+
 class SandboxUnavailable(RuntimeError):
     """Raised instead of running student code when the sandbox cannot be used."""
 
@@ -159,8 +168,10 @@ def require_sandbox() -> None:
 
 
 def _unmeasured(reply: dict) -> dict:
-    """A worker's reply without a ``peak`` of its own making: only the grader measures."""
+    """A worker's reply without a ``peak`` or ``seconds`` of its own making: only the grader
+    measures."""
     reply.pop("peak", None)
+    reply.pop("seconds", None)
     return reply
 
 
@@ -198,7 +209,7 @@ class Remote:
                  budget_end: float | None = None) -> None:
         self.limits = limits
         config = {"memory": limits.memory, "cpu": limits.cpu_s, "fsize": limits.file_size,
-                  "nofile": limits.open_files, "seccomp": True}
+                  "nofile": limits.open_files, "seccomp": sys.platform == "linux"}
         if unsandboxed:
             self._scratch = __import__("tempfile").TemporaryDirectory(prefix="pooling-worker-")
             site = Path(self._scratch.name) / "site"
@@ -341,8 +352,14 @@ class Remote:
                     "kwargs": wire.encode(kwargs, strict=False), "limit": limit}, deadline, doing)
         return _unmeasured(self._receive(deadline, doing))
 
+    def define(self, source: str, limit: float) -> dict:
+        """Run the grader's reference ``source`` in the worker (its own namespace)."""
+        deadline = time.monotonic() + limit
+        self._send({"op": "define", "source": source}, deadline, "defining the reference")
+        return _unmeasured(self._receive(deadline, "defining the reference"))
+
     def measured_call(self, name: str, args: object, kwargs: object, limit: float,
-                      doing: str) -> dict:
+                      doing: str, grader: bool = False) -> dict:
         """:meth:`call`, and ``peak``: the most resident memory the call itself held beyond
         what the worker held before it, in bytes, read by the grader from the worker's
         ``/proc`` entry (``None`` when it cannot be read). The arguments are decoded before
@@ -357,9 +374,11 @@ class Remote:
             return _unmeasured(reply)
         pid = self.worker_pid()
         before = _reset_peak(pid) if pid else None
-        self._send({"op": "call", "name": name, "staged": True, "keep": True, "limit": limit},
-                   deadline, doing)
+        started = time.perf_counter()
+        self._send({"op": "call", "name": name, "staged": True, "keep": True, "limit": limit,
+                    "grader": grader}, deadline, doing)
         reply = self._receive(deadline, doing)
+        seconds = time.perf_counter() - started  # the call alone, as the grader sees it
         if reply.get("ev") != "done":
             return _unmeasured(reply)
         after = None
@@ -368,6 +387,7 @@ class Remote:
         self._send({"op": "fetch", "limit": limit}, deadline, doing)
         reply = _unmeasured(self._receive(deadline, doing))
         if reply.get("ev") == "result":
+            reply["seconds"] = seconds
             reply["peak"] = None if after is None else max(after - before, 0) * 1024
         return reply
 

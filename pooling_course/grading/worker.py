@@ -19,7 +19,9 @@ Requests and replies (JSON objects):
   ..., "kwargs": ...}`` -> ``{"ev": "staged"}`` (the arguments decoded beforehand), then
   ``{"op": "call", "name": f, "staged": true, "keep": true, "limit": s}`` -> ``{"ev":
   "done"}`` (the answer kept, not yet encoded) or an error as above, then ``{"op": "fetch"}``
-  -> the kept answer as a ``result``.
+  -> the kept answer as a ``result``;
+- ``{"op": "define", "source": ...}`` -> ``{"ev": "defined"}``: the grader's reference code,
+  run in a namespace of its own; ``"grader": true`` in a call calls a function of it.
 """
 
 from __future__ import annotations
@@ -226,6 +228,7 @@ class Worker:
         self.scope: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins,
                                          "display": lambda *args, **kwargs: None}
         self.staged: tuple | None = None
+        self.grader: dict[str, object] = {"__name__": "grader", "__builtins__": builtins}
         self.kept: object = None
 
     def reply(self, message: dict) -> None:
@@ -258,8 +261,8 @@ class Worker:
         self.reply({"ev": "loaded", "notes": notes})
 
     def call(self, name: str, args: object, kwargs: object, limit: float,
-             keep: bool = False) -> None:
-        function = self.scope.get(name)
+             keep: bool = False, grader: bool = False) -> None:
+        function = (self.grader if grader else self.scope).get(name)
         if not callable(function):
             self.reply({"ev": "missing", "what": "not defined" if function is None else
                         f"not a function but {describe_type(function)}"})
@@ -312,6 +315,16 @@ class Worker:
         else:
             self.send_value(value)
 
+    def define(self, source: str) -> None:
+        """Run the grader's reference code (a function to time the student's against) in a
+        namespace of its own."""
+        try:
+            exec(compile(source, "grader reference", "exec"), self.grader)
+        except BaseException as exc:  # noqa: BLE001 - reported to the grader as data
+            self.reply_error(exc)
+        else:
+            self.reply({"ev": "defined"})
+
     def stage(self, args: object, kwargs: object) -> None:
         try:
             self.staged = (decode(args, functions=True), decode(kwargs, functions=True))
@@ -332,11 +345,14 @@ class Worker:
                 self.load(request["cells"], request["cell_limit"])
             elif request.get("op") == "call":
                 self.call(request["name"], request.get("args"), request.get("kwargs"),
-                          request["limit"], bool(request.get("keep")))
+                          request["limit"], bool(request.get("keep")),
+                          bool(request.get("grader")))
             elif request.get("op") == "stage":
                 self.stage(request["args"], request["kwargs"])
             elif request.get("op") == "fetch":
                 self.fetch(request["limit"])
+            elif request.get("op") == "define":
+                self.define(str(request["source"]))
 
 
 def main() -> None:
