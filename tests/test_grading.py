@@ -197,7 +197,7 @@ def test_check_rejects_an_unknown_exercise(capsys):
 
 
 def test_without_bubblewrap_grading_refuses_and_says_why(monkeypatch, tmp_path, capsys):
-    from pooling_course.grading import sandbox
+    from pooling_course.grading import bwrap as sandbox
 
     notebook(tmp_path / "alice_01_forward.ipynb", "x = 1")
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)

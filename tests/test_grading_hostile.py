@@ -565,4 +565,7 @@ def test_a_notebook_cannot_hide_a_window_copy_from_the_memory_measurement(tmp_pa
     write(path, [cheat])
     result = grading.check(exercise, path, seed="hostile")
     failed = {o.test for o in result.outcomes if not o.passed}
-    assert failed == {"test_max_pool2d_fast_allocates_no_window_copy"}, result.reason
+    assert "test_max_pool2d_fast_allocates_no_window_copy" in failed, result.reason
+    # a window copy is also slow (~15x the reference, near the 20x bound)
+    assert failed <= {"test_max_pool2d_fast_allocates_no_window_copy",
+                      "test_max_pool2d_fast_is_as_fast_as_shifted_views"}, result.reason
