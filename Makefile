@@ -9,7 +9,8 @@ NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: setup book serve test pytest nbval lint clean chromium browser bubblewrap bench assign
 
-setup: $(STAMP)
+# bubblewrap is the sandbox `check` runs a student's notebook in (installed where apt can).
+setup: $(STAMP) bubblewrap
 
 # Reinstall only when the pins change; the package itself is an editable install.
 $(STAMP): requirements.txt pyproject.toml
@@ -56,12 +57,14 @@ chromium:
 		&& apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "no chromium and cannot install it (needs root and apt): browser tests will skip"
 
-# Debian's bubblewrap (`bwrap`): the sandbox each graded notebook runs in. Without it, grading
-# refuses to run student code (the graded tests fail saying so).
+# Debian's bubblewrap (`bwrap`): the sandbox each graded notebook runs in. Without it, `grade`
+# refuses to run student code (the graded tests fail saying so) and `check` uses a restricted
+# process for the student's own notebook.
 bubblewrap:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } \
-		|| echo "no bwrap and cannot install it (needs root and apt): grading will refuse to run"
+		|| echo "no bwrap and cannot install it (needs root and apt): grade will refuse to run;" \
+			"check will use a restricted process (see README: Checking without bubblewrap)"
 
 # The built book in headless Chromium, with every request off this machine blocked.
 browser: book chromium

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pooling_course import filtering
+from pooling_course.grading import expect
 from pooling_course.widgets import COLUMN_PX, state_html, to_html
 
 matplotlib.use("Agg")
@@ -232,7 +233,7 @@ def _array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
     return out
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="box_response",
+@pytest.mark.graded(EXERCISE, points=1, question="2.1 box_response",
                     hint="Use the closed form where sin(omega/2) is not 0 and 1 where it is.")
 def test_box_response_equals_the_fft_of_the_taps(submission, rng):
     for k in [2, 3, 8, *rng.integers(1, 20, size=3).tolist()]:
@@ -241,7 +242,7 @@ def test_box_response_equals_the_fft_of_the_taps(submission, rng):
         np.testing.assert_allclose(got, np.abs(h), atol=1e-9, err_msg=f"kernel_size={k}")
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="box_response_limits",
+@pytest.mark.graded(EXERCISE, points=1, question="2.1 box_response",
                     hint="At omega = 0 and every multiple of 2*pi the gain is 1; "
                          "at 2*pi*m/K (not a multiple of 2*pi) it is 0.")
 def test_box_response_at_zero_and_its_zeros(submission, rng):
@@ -255,7 +256,7 @@ def test_box_response_at_zero_and_its_zeros(submission, rng):
             np.testing.assert_allclose(got, 0.0, atol=1e-9, err_msg=f"kernel_size={k}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="avg_pool_as_convolution",
+@pytest.mark.graded(EXERCISE, points=2, question="2.2 avg_pool_as_convolution",
                     hint="np.convolve(x, box, mode='valid') then [::stride]; "
                          "stride defaults to kernel_size.")
 def test_avg_pool_as_convolution_equals_torch(submission, rng):
@@ -270,7 +271,7 @@ def test_avg_pool_as_convolution_equals_torch(submission, rng):
         np.testing.assert_allclose(got, want, atol=1e-9, err_msg=f"len={len(x)} k={k} s={s}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="alias_frequency",
+@pytest.mark.graded(EXERCISE, points=2, question="2.3 alias_frequency",
                     hint="Take stride * omega modulo 2*pi, then reflect values above pi "
                          "to 2*pi minus them.")
 def test_alias_frequency_gives_the_same_samples(submission, rng):
@@ -281,11 +282,16 @@ def test_alias_frequency_gives_the_same_samples(submission, rng):
         assert np.all((got >= -1e-12) & (got <= np.pi + 1e-12)), "must lie in [0, pi]"
         for w, a in zip(omega, got, strict=True):
             # The defining property: the subsampled cosine is a cosine at the alias frequency.
-            np.testing.assert_allclose(np.cos(w * s * m), np.cos(a * m), atol=1e-6,
-                                       err_msg=f"omega={w / np.pi:.3f}π stride={s}")
+            if not np.allclose(np.cos(w * s * m), np.cos(a * m), atol=1e-6):
+                alias = abs((w * s + np.pi) % (2 * np.pi) - np.pi)
+                expect.fail("values", f"alias_frequency(omega={w:.4f}, stride={s}) gave "
+                            f"{a:.4f}; expected {alias:.4f}. (The test compares cos(a*m) with "
+                            f"the subsampled cosine cos(omega*stride*m), m = 0..49: they differ.)",
+                            {"values": "Take stride * omega modulo 2*pi, then reflect values "
+                                       "above pi to 2*pi minus them."})
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="grey_dilation1d",
+@pytest.mark.graded(EXERCISE, points=1, question="2.4 grey_dilation1d",
                     hint="out[n] = x[n:n + size].max() for n = 0 .. len(x) - size.")
 def test_grey_dilation_equals_scipy_where_the_element_fits(submission, rng):
     for size in (1, 2, 3, int(rng.integers(4, 7))):
@@ -295,7 +301,7 @@ def test_grey_dilation_equals_scipy_where_the_element_fits(submission, rng):
         np.testing.assert_array_equal(got, want, err_msg=f"size={size}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="max_pool_via_dilation",
+@pytest.mark.graded(EXERCISE, points=2, question="2.4 max_pool_via_dilation",
                     hint="Keep every stride-th sample of grey_dilation1d(x, kernel_size); "
                          "stride defaults to kernel_size.")
 def test_max_pool_via_dilation_equals_torch(submission, rng):
@@ -311,7 +317,7 @@ def test_max_pool_via_dilation_equals_torch(submission, rng):
         np.testing.assert_array_equal(got, want, err_msg=f"len={len(x)} k={k} s={s}")
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="dft_at_pi",
+@pytest.mark.graded(EXERCISE, points=1, question="2.5 dft_at_pi",
                     hint="Sum y[n] with sign + for even n and - for odd n.")
 def test_dft_at_pi_equals_the_fft_component(submission, rng):
     x_a = np.array([1, 0, 1, 0, 1, 0, 1, 0], dtype=float)
@@ -322,7 +328,7 @@ def test_dft_at_pi_equals_the_fft_component(submission, rng):
         assert float(np.real(got)) == pytest.approx(np.fft.fft(y)[len(y) // 2].real, abs=1e-9)
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="expected_max_of_normals",
+@pytest.mark.graded(EXERCISE, points=1, question="2.6 expected_max_of_normals",
                     hint="Integrate x * n * phi(x) * Phi(x)**(n - 1) over [-12, 12] on a fine "
                          "grid; Phi(x) = (1 + math.erf(x / sqrt(2))) / 2.")
 def test_expected_max_of_normals_in_closed_form(submission):
@@ -334,7 +340,7 @@ def test_expected_max_of_normals_in_closed_form(submission):
         assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="expected_max_of_normals",
+@pytest.mark.graded(EXERCISE, points=1, question="2.6 expected_max_of_normals",
                     hint="The density of the maximum of n samples is n * phi(x) * "
                          "Phi(x)**(n - 1); its mean is the integral of x times it.")
 def test_expected_max_of_normals_equals_scipy_integration(submission, rng):

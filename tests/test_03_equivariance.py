@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from pooling_course import equivariance as E
 from pooling_course import widgets
+from pooling_course.grading import expect
 
 
 def pascal_row(filter_size: int) -> np.ndarray:
@@ -279,7 +280,7 @@ def torch_avg_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     return F.avg_pool1d(torch.from_numpy(np.asarray(x, float))[None], k, s)[0].numpy()
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="shift",
+@pytest.mark.graded(EXERCISE, points=1, question="3.1 shift",
                     hint="(T_d x)[n] = x[(n - d) mod L]: content moves right for positive d.")
 def test_shift_on_the_teaching_example(submission):
     x = np.array([0, 0, 1, 1, 0, 0, 1, 1])
@@ -289,7 +290,7 @@ def test_shift_on_the_teaching_example(submission):
     np.testing.assert_array_equal(got, [2, 3, 4, 0, 1])
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="shift",
+@pytest.mark.graded(EXERCISE, points=1, question="3.1 shift",
                     hint="Use the remainder modulo the length, so large and negative shifts wrap.")
 def test_shift_matches_the_package_on_random_signals(submission, rng):
     for _ in range(20):
@@ -302,21 +303,33 @@ def test_shift_matches_the_package_on_random_signals(submission, rng):
         np.testing.assert_array_equal(x, kept, "shift must not modify its input")
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="change",
+@pytest.mark.graded(EXERCISE, points=1, question="3.2 change",
                     hint="Divide the norm of the difference by the norm of the reference.")
 def test_change_is_the_normalised_euclidean_distance(submission, rng):
-    assert submission.change(np.array([1.0, 1, 1, 1]), np.array([0.0, 1, 0, 1])) == \
-        pytest.approx(1.0)
-    assert submission.change(np.zeros(3), np.zeros(3)) == 0.0
-    assert submission.change(np.ones(3), np.zeros(3)) == np.inf
+    hints = {"nan": "0/0 gave NaN: when y equals a zero reference the change is 0.0; "
+                     "handle a zero reference before dividing.",
+             "values": "Divide the norm of the difference by the norm of the reference."}
+    expect.number(submission.change(np.array([1.0, 1, 1, 1]), np.array([0.0, 1, 0, 1])), 1.0,
+                  "change([1, 1, 1, 1], [0, 1, 0, 1])", hints)
+    expect.number(submission.change(np.zeros(3), np.zeros(3)), 0.0,
+                  "change(zeros(3), zeros(3))", hints)
+    expect.number(submission.change(np.ones(3), np.zeros(3)), np.inf,
+                  "change(ones(3), zeros(3))", {**hints, "nan": "a nonzero change of a zero "
+                                                "reference is inf, not NaN"})
     for _ in range(10):
         y, ref = rng.normal(size=(2, 3, 4))
-        assert float(submission.change(y, ref)) == pytest.approx(E.normalized_change(y, ref))
-    with pytest.raises(ValueError):
-        submission.change(np.zeros(3), np.zeros(4))
+        expect.number(submission.change(y, ref), E.normalized_change(y, ref),
+                      f"change(y, reference) on shape {y.shape}", hints, rtol=1e-6)
+    try:
+        got = submission.change(np.zeros(3), np.zeros(4))
+    except ValueError:
+        return
+    expect.fail("no_error", f"change(zeros(3), zeros(4)) returned {got!r}; expected a "
+                            "ValueError", {"no_error": "Arrays of different shapes cannot be "
+                                           "compared: raise ValueError naming the shapes."})
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="equivariance",
+@pytest.mark.graded(EXERCISE, points=1, question="3.3 equivariance_error",
                     hint="Compare pool(shift(x, delta)) with shift(pool(x), delta // stride).")
 def test_equivariance_error_is_zero_for_shifts_by_the_stride(submission, rng):
     for k in (2, 3, 4):
@@ -327,7 +340,7 @@ def test_equivariance_error_is_zero_for_shifts_by_the_stride(submission, rng):
             assert got == pytest.approx(0.0, abs=1e-12), f"k=s={k}, delta={m * k}"
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="equivariance",
+@pytest.mark.graded(EXERCISE, points=1, question="3.3 equivariance_error",
                     hint="Use your shift and change; the output moves by delta // stride cells.")
 def test_equivariance_error_measures_overlapping_pools(submission, rng):
     # Average pooling with k=3, s=2 on a signal of 11 samples: the windows do not wrap, so a
@@ -341,7 +354,7 @@ def test_equivariance_error_measures_overlapping_pools(submission, rng):
         assert got == pytest.approx(want)
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="equivariance",
+@pytest.mark.graded(EXERCISE, points=1, question="3.3 equivariance_error",
                     hint="No whole number of output cells matches a shift between strides.")
 def test_equivariance_error_rejects_shifts_between_strides(submission):
     x = np.arange(8.0)
@@ -349,7 +362,7 @@ def test_equivariance_error_rejects_shifts_between_strides(submission):
         submission.equivariance_error(np_max_pool(x, 2), np_max_pool(np.roll(x, 1), 2), 1, 2)
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="binomial_filter",
+@pytest.mark.graded(EXERCISE, points=1, question="3.4 binomial_filter",
                     hint="Row filter_size - 1 of Pascal's triangle, divided by its sum.")
 def test_binomial_filter_is_pascals_row(submission):
     for f in range(1, 8):
@@ -357,7 +370,7 @@ def test_binomial_filter_is_pascals_row(submission):
         np.testing.assert_allclose(got, pascal_row(f), atol=1e-12, err_msg=f"filter_size={f}")
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="blur_pool1d",
+@pytest.mark.graded(EXERCISE, points=1, question="3.4 blur_pool1d",
                     hint="Pad (f-1)//2 before and f//2 after with np.pad(mode='reflect').")
 def test_blur_pool1d_on_zhangs_signal(submission):
     x = np.array([0.0, 0, 8, 8, 0, 0, 8, 8])
@@ -368,7 +381,7 @@ def test_blur_pool1d_on_zhangs_signal(submission):
                                    err_msg=f"filter_size={f}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="blur_pool1d",
+@pytest.mark.graded(EXERCISE, points=2, question="3.4 blur_pool1d",
                     hint="Output i starts at i * stride in the padded signal; ceil(L/s) outputs.")
 def test_blur_pool1d_matches_torch_for_every_filter_size_and_stride(submission, rng):
     for f, s in itertools.product(range(1, 8), (1, 2, 3)):
@@ -381,7 +394,7 @@ def test_blur_pool1d_matches_torch_for_every_filter_size_and_stride(submission, 
         np.testing.assert_allclose(got, E.blur_pool1d(x[None], f, s)[0], atol=1e-10)
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="blur_pool1d",
+@pytest.mark.graded(EXERCISE, points=1, question="3.4 blur_pool1d",
                     hint="Raise ValueError for filter_size outside 1..7 or padding >= len(x).")
 def test_blur_pool1d_rejects_what_the_reference_rejects(submission):
     with pytest.raises(ValueError):

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from pooling_course import regions
+from pooling_course.grading import expect
 from pooling_course.ops import (
     FLT_MAX,
     as_rois,
@@ -362,18 +363,28 @@ def _array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
     return array
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="adaptive_bounds",
+BOUNDS_HINTS = {
+    "off_by_one": "A bound is one off: starts are floor(i*L/O), ends are ceil((i+1)*L/O) and "
+                  "exclusive (the window is x[start:end]).",
+    "values": "Use integer arithmetic: starts i*L//O, ends -((-(i+1)*L)//O); float division "
+              "lands on the wrong side of an integer for large sizes."}
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="5.1 adaptive_bounds",
                     hint="starts are i*L//O; ends are ceil((i+1)*L/O), i.e. -((-(i+1)*L)//O)")
 def test_adaptive_bounds_teaching_examples(submission):
     for length, out, starts, ends in [(7, 3, [0, 2, 4], [3, 5, 7]), (8, 4, [0, 2, 4, 6],
                                        [2, 4, 6, 8]), (3, 5, [0, 0, 1, 1, 2], [1, 2, 2, 3, 3])]:
         got = submission.adaptive_bounds(length, out)
         assert isinstance(got, tuple | list) and len(got) == 2, "return (starts, ends)"
-        assert _array(got[0], (out,), "starts").tolist() == starts, (length, out)
-        assert _array(got[1], (out,), "ends").tolist() == ends, (length, out)
+        call = f"adaptive_bounds({length}, {out})"
+        expect.array(np.asarray(got[0]), np.array(starts), f"{call} starts", BOUNDS_HINTS,
+                     dtype=False)
+        expect.array(np.asarray(got[1]), np.array(ends), f"{call} ends", BOUNDS_HINTS,
+                     dtype=False)
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="adaptive_bounds",
+@pytest.mark.graded(EXERCISE, points=1, question="5.1 adaptive_bounds",
                     hint="use integer arithmetic: float division lands on the wrong side of "
                          "an integer for large sizes")
 def test_adaptive_bounds_match_torch_windows(submission, rng):
@@ -386,11 +397,14 @@ def test_adaptive_bounds_match_torch_windows(submission, rng):
         # torch's adaptive max pool of 0..L-1 picks each window's last cell.
         last = F.adaptive_max_pool1d(torch.arange(length, dtype=torch.float64)[None], out)[0]
         first = -F.adaptive_max_pool1d(-torch.arange(length, dtype=torch.float64)[None], out)[0]
-        assert (ends - 1).tolist() == last.long().tolist(), f"L={length} O={out}"
-        assert starts.tolist() == first.long().tolist(), f"L={length} O={out}"
+        call = f"adaptive_bounds({length}, {out})"
+        expect.array(starts.astype(np.int64), first.long().numpy(), f"{call} starts",
+                     BOUNDS_HINTS, dtype=False)
+        expect.array(ends.astype(np.int64), last.long().numpy() + 1, f"{call} ends",
+                     BOUNDS_HINTS, dtype=False)
 
 
-@pytest.mark.graded(EXERCISE, points=3, question="spatial_pyramid_pool",
+@pytest.mark.graded(EXERCISE, points=3, question="5.2 spatial_pyramid_pool",
                     hint="each level is a (C, l, l) max over adaptive bins, flattened; "
                          "concatenate levels in order")
 def test_spatial_pyramid_pool_matches_torch(submission, rng):
@@ -412,7 +426,7 @@ def _kernel_bilinear(plane: np.ndarray, y: float, x: float) -> float:
     return float(sum(w * plane[c] for c, w in zip(*found, strict=True)))
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="bilinear",
+@pytest.mark.graded(EXERCISE, points=1, question="5.3 bilinear",
                     hint="inside the map it is ordinary bilinear interpolation")
 def test_bilinear_inside_the_map(submission, rng):
     plane = rng.standard_normal((4, 5))
@@ -425,7 +439,7 @@ def test_bilinear_inside_the_map(submission, rng):
         assert np.isclose(got, _kernel_bilinear(plane, y, x), rtol=1e-12, atol=1e-12), (y, x)
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="bilinear",
+@pytest.mark.graded(EXERCISE, points=2, question="5.3 bilinear",
                     hint="drop samples beyond -1 or H; clamp the rest: a sample in [-1, 0] or "
                          "[H-1, H] reads the border row at full weight")
 def test_bilinear_at_and_beyond_the_border(submission, rng):
@@ -445,7 +459,7 @@ def _package_roi_align(x: np.ndarray, box: tuple[float, ...], size: tuple[int, i
     return roi_align(x[None], np.array([[0, *box]]), size, 1.0, sampling_ratio, aligned)[0]
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="roi_align_box",
+@pytest.mark.graded(EXERCISE, points=2, question="5.4 roi_align_box",
                     hint="sample y = y1 + i*bin_h + (iy + 0.5)*bin_h/grid_h and divide by "
                          "the number of samples")
 def test_roi_align_box_inside_the_map(submission, rng):
@@ -466,7 +480,7 @@ def test_roi_align_box_inside_the_map(submission, rng):
                                            f"aligned {aligned}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="roi_align_box",
+@pytest.mark.graded(EXERCISE, points=2, question="5.4 roi_align_box",
                     hint="without aligned, widen boxes to at least 1; with the adaptive grid "
                          "a bin may get 0 samples and output 0")
 def test_roi_align_box_border_and_degenerate_boxes(submission, rng):

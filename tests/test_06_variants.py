@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from pooling_course import variants as V
 from pooling_course.forward import receptive_fields
+from pooling_course.grading import expect
 
 matplotlib.use("Agg")
 
@@ -361,7 +362,7 @@ def _stochastic_reference(x, k, training, seed=None):
     return V.stochastic_pool2d(x[None, :h, :w], k, training=training, generator=gen)[0]
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="stochastic_test_time",
+@pytest.mark.graded(EXERCISE, points=1, question="6.1 stochastic_pool2d",
                     hint="At test time return sum(a**2) / sum(a) per window, and 0 for a window "
                          "of zeros.")
 def test_stochastic_test_time_on_the_chapter_window_and_zero_windows(submission):
@@ -372,7 +373,7 @@ def test_stochastic_test_time_on_the_chapter_window_and_zero_windows(submission)
     assert (zeros == 0).all(), "a window of zeros must pool to 0"
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="stochastic_test_time",
+@pytest.mark.graded(EXERCISE, points=1, question="6.1 stochastic_pool2d",
                     hint="Windows are disjoint k x k blocks; rows and columns that do not fill "
                          "a window are dropped.")
 def test_stochastic_test_time_on_random_maps(submission, rng):
@@ -383,7 +384,7 @@ def test_stochastic_test_time_on_random_maps(submission, rng):
                                    err_msg=f"{h}x{w} map, kernel_size={k}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="stochastic_training",
+@pytest.mark.graded(EXERCISE, points=2, question="6.1 stochastic_pool2d",
                     hint="Pick the first element (row-major) whose running sum exceeds u * S; "
                          "np.cumsum gives the running sums.")
 def test_stochastic_training_picks_what_inverse_cdf_sampling_picks(submission, rng):
@@ -401,7 +402,7 @@ def test_stochastic_training_picks_what_inverse_cdf_sampling_picks(submission, r
                                       err_msg=f"{h}x{w} map, kernel_size={k}")
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="attention_forward",
+@pytest.mark.graded(EXERCISE, points=2, question="6.2 attention_pool",
                     hint="weights = softmax(x @ w / T) with the largest score subtracted first; "
                          "out = weights @ x.")
 def test_attention_pool_forward_matches_torch(submission, rng):
@@ -421,7 +422,7 @@ def test_attention_pool_forward_matches_torch(submission, rng):
     assert np.isfinite(_array(out, (2,), "out")).all(), "large scores overflow: subtract the max"
 
 
-@pytest.mark.graded(EXERCISE, points=3, question="attention_backward",
+@pytest.mark.graded(EXERCISE, points=3, question="6.2 attention_pool_backward",
                     hint="grad_x = a_i g + (delta_i / T) w and grad_w = sum_i (delta_i / T) x_i "
                          "with delta_i = a_i (c_i - sum_j a_j c_j), c_i = g . x_i.")
 def test_attention_pool_backward_matches_torch_autograd(submission, rng):
@@ -438,7 +439,11 @@ def test_attention_pool_backward_matches_torch_autograd(submission, rng):
                                    rtol=1e-7, atol=1e-10, err_msg=f"grad_w, T={temperature}")
 
 
-@pytest.mark.graded(EXERCISE, points=1, question="max_over_time",
+OVER_TIME_HINT = ("Use the first position on ties (np.argmax does) and return integer "
+                  "positions.")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="6.3 max_over_time",
                     hint="Only positions below lengths[n] count; the padding after them never "
                          "wins, even when it holds the largest value.")
 def test_max_over_time_on_the_notebook_example(submission):
@@ -448,12 +453,13 @@ def test_max_over_time_on_the_notebook_example(submission):
     np.testing.assert_array_equal(_array(positions, (2, 1), "positions"), [[1], [0]])
 
 
-@pytest.mark.graded(EXERCISE, points=2, question="max_over_time",
+@pytest.mark.graded(EXERCISE, points=2, question="6.3 max_over_time",
                     hint="Use the first position on ties (np.argmax does) and return integer "
                          "positions.")
 def test_max_over_time_matches_torch_on_random_batches_with_ties(submission, rng):
     for n, c, length in [(4, 3, 9), (6, 2, 5)]:
         x = rng.integers(-3, 4, size=(n, c, length)).astype(np.float64)  # ties on purpose
+        x[1, :, :] = -np.abs(x[1]) - 1  # all negative: a padding of 0 would win
         lengths = rng.integers(1, length + 1, size=n)
         x[0, :, -1] = 100.0  # padding that would win if it were not masked
         lengths[0] = length - 1
@@ -463,5 +469,13 @@ def test_max_over_time_matches_torch_on_random_batches_with_ties(submission, rng
         assert np.issubdtype(positions.dtype, np.integer), "positions must be integers"
         for i, real in enumerate(lengths):
             v, p = torch.from_numpy(x[i, :, :real]).max(-1)
-            np.testing.assert_array_equal(values[i], v.numpy(), f"sequence {i}")
-            np.testing.assert_array_equal(positions[i], p.numpy(), f"sequence {i}")
+            what = f"sequence {i} (length {real} of {length})"
+            hints = {"values": OVER_TIME_HINT}
+            if real < length and (np.any(positions[i] >= real) or np.any(values[i] == 0)):
+                hints["values"] = ("A position is in the padding, where nothing may win: a "
+                                   "padding masked with 0 beats sequences of negative values; "
+                                   "mask with -inf, or take the argmax of x[n, :, :lengths[n]] "
+                                   "only.")
+            expect.array(values[i], v.numpy(), f"values of {what}", hints, dtype=False)
+            expect.array(positions[i].astype(np.int64), p.numpy(), f"positions of {what}",
+                         {"values": OVER_TIME_HINT, "off_by_one": OVER_TIME_HINT}, dtype=False)

@@ -197,7 +197,7 @@ def test_check_rejects_an_unknown_exercise(capsys):
 
 
 def test_without_bubblewrap_grading_refuses_and_says_why(monkeypatch, tmp_path, capsys):
-    from pooling_course.grading import sandbox
+    from pooling_course.grading import bwrap as sandbox
 
     notebook(tmp_path / "alice_01_forward.ipynb", "x = 1")
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
@@ -209,3 +209,100 @@ def test_without_bubblewrap_grading_refuses_and_says_why(monkeypatch, tmp_path, 
     err = capsys.readouterr().err
     assert "refusing to grade" in err and "bubblewrap" in err and "--unsandboxed" in err
     assert not (tmp_path / "g.csv").exists()
+
+
+# --- a class larger than one machine: shards ------------------------------------------------
+
+def test_sharded_grading_in_parallel_processes_equals_unsharded_grading(tmp_path):
+    """Three shards graded by three processes at once, merged: the same CSV as one run."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    sources = [s for _, s in grading.notebook_cells(grading.SOLUTIONS / "01_forward.ipynb")]
+    definitions = [s for s in sources if s.startswith(("def ", "import "))]
+    folder = tmp_path / "class"
+    for student, cells in {"ann": definitions, "bob": definitions[:-1], "cy": ["x = 1"],
+                           "dee": definitions, "eve": ["def pool_output_size(*a):\n  return 1"]
+                           }.items():
+        (folder / student).mkdir(parents=True)
+        notebook(folder / student / "01_forward.ipynb", *cells)
+    (folder / "fay").mkdir()  # an empty folder: a missing row in its shard
+    common = ["--grade-seed", "shards", "--jobs", "1"]
+    whole = tmp_path / "whole.csv"
+    assert main(["grade", str(folder), "--out", str(whole), *common]) == 0
+    env = {**os.environ, "PYTHONPATH": str(grading.ROOT)}
+    runs = [subprocess.Popen([sys.executable, "-m", "pooling_course", "grade", str(folder),
+                              "--shard", f"{k}/3", "--out", str(tmp_path / f"part{k}.csv"),
+                              *common], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True) for k in (1, 2, 3)]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stderr.read()
+    parts = [str(tmp_path / f"part{k}.csv") for k in (3, 1, 2)]
+    merged = tmp_path / "merged.csv"
+    assert main(["grade", "merge", *parts, "--out", str(merged)]) == 0
+    assert merged.read_text() == whole.read_text()
+    rows = list(csv.DictReader(whole.open()))
+    assert [r["student"] for r in rows] == ["ann", "bob", "cy", "dee", "eve", "fay"]
+    assert rows[-1]["status"] == "missing" and rows[0]["total"] == rows[0]["max_total"]
+    # refusals: a missing shard, two shards that graded different questions
+    with pytest.raises(ValueError, match="2/3 missing"):
+        grading.merge(parts[:2], tmp_path / "x.csv")
+    other = tmp_path / "other.csv"
+    other.write_text(open(parts[2]).read().replace("01_forward:1.2 max_pool2d",
+                                                          "01_forward:x", 1))
+    with pytest.raises(ValueError, match="other exercises or questions"):
+        grading.merge([parts[0], parts[1], str(other)], tmp_path / "x.csv")
+
+
+# --- feedback a student can act on ---------------------------------------------------------
+
+def _mutated(exercise: str, old: str, new: str) -> list[str]:
+    """The solution's code cells with one typical mistake made."""
+    cells = [s for _, s in grading.notebook_cells(grading.SOLUTIONS / f"{exercise}.ipynb")]
+    assert sum(old in s for s in cells) == 1, old
+    return [s.replace(old, new) for s in cells]
+
+
+MISTAKES = {  # student -> (exercise, solution text, mistake, phrases of the report)
+    "float_size": ("01_forward", "        out = span // stride + 1\n    return out",
+                   "        out = span // stride + 1\n    return np.float64(out)",
+                   ["must be an int", "question 1.1 pool_output_size: 3 / 4"]),
+    "end_off_by_one": ("05_regions", "ends = -((-(i + 1) * length) // output_size)",
+                       "ends = ((i + 1) * length) // output_size",
+                       ["adaptive_bounds(7, 3) ends", "A bound is one off"]),
+    "padding_zero": ("06_variants", "        positions[i] = np.argmax(x[i, :, :real], axis=-1)",
+                     "        padded = np.where(np.arange(length) < real, x[i], 0)\n"
+                     "        positions[i] = np.argmax(padded, axis=-1)",
+                     ["masked with 0 beats sequences of negative values"]),
+    "nan_change": ("03_equivariance", "        return 0.0 if diff == 0 else float(np.inf)\n",
+                   "        return diff / norm\n",
+                   ["0/0 gave NaN"]),
+    "no_error": ("03_equivariance", '        raise ValueError(f"shapes differ: '
+                 '{y.shape} and {reference.shape}")', '        return float("nan")',
+                 ["expected a ValueError", "raise ValueError naming the shapes"]),
+    "assign": ("04_backward", "grad[winner] += grad_output[i, j]",
+               "grad[winner] = grad_output[i, j]", ["add into grad_x (+=)"]),
+}
+
+
+@pytest.fixture(scope="module")
+def mistaken(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mistakes")
+    triples = []
+    for student, (exercise, old, new, _) in MISTAKES.items():
+        path = notebook(folder / f"{student}_{exercise}.ipynb", *_mutated(exercise, old, new))
+        triples.append((student, exercise, path))
+    return {r.student: r for r in grading.grade(triples, seed="feedback")}
+
+
+@pytest.mark.parametrize("student", sorted(MISTAKES))
+def test_the_feedback_names_the_real_bug_and_nothing_of_pytest(mistaken, student):
+    result = mistaken[student]
+    report = grading.format_report(result)
+    assert result.status == "ok" and 0 < result.score < result.total, report
+    for phrase in MISTAKES[student][3]:
+        assert phrase in report, (phrase, report)
+    for noise in ("Use -v", "<function", "+  where", "Submission.__getattr__", "assert "):
+        assert noise not in report, (noise, report)

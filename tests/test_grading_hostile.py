@@ -6,10 +6,13 @@ code cells plus the hostile cells."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
+import re
 import socket
 import textwrap
 import time
@@ -24,7 +27,8 @@ from pooling_course.__main__ import main
 EXERCISE = "01_forward"
 SOLUTION = [source for _, source in grading.notebook_cells(grading.SOLUTIONS / f"{EXERCISE}.ipynb")]
 DEFINITIONS = [s for s in SOLUTION if s.startswith(("def ", "import "))]
-QUESTIONS = {"output_size": 4, "max_pool2d": 5, "receptive_field": 3}
+QUESTIONS = {"1.1 pool_output_size": 4, "1.2 max_pool2d": 6, "1.3 receptive_field": 3}
+SIZE, MAX, FIELD = QUESTIONS
 MARKER = "pooling-hostile-marker"
 TIME_LIMIT = 2
 
@@ -239,7 +243,76 @@ def hostile_students(root: Path, classroom: Path, canary: Path, port: int) -> di
         "missing_function": [s for s in SOLUTION if "receptive_field" not in s],
         "huge_answer": [*SOLUTION, "def receptive_field(layers):\n"
                                    "    return 'x' * 68_000_000"],
+        # --- privileges, file systems, the channel (issue 20, holes 1, 3, 4, 7) ---
+        "privileged": [*DEFINITIONS, PRIVILEGED],
+        "filler": [*DEFINITIONS, FILLER],
+        "nested_answer": [*DEFINITIONS, "def receptive_field(layers):\n"
+                                        "    return [[] for _ in range(300_000)]"],
+        "liar": [*DEFINITIONS, LIAR],
+        "deaf": [*DEFINITIONS, "import sys, time\n"
+                               "sys.modules['__main__'].read_frame = lambda s: time.sleep(1e6)"],
+        "slow_cells": [*DEFINITIONS, *["import time\ntime.sleep(8)"] * 4],
+        **{name: DEFINITIONS for name in NAMES},
     }
+
+
+NAMES = ["a b", "a,b", "a_b", "=HYPERLINK(1)", "\x1b[2Jwiped"]
+# Each of these cells raises "contained" when every attempt failed, "ESCAPED: ..." otherwise.
+PRIVILEGED = textwrap.dedent("""
+    import ctypes, glob, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    escaped = []
+    status = open("/proc/self/status").read()
+    if os.getuid() == 0 or "CapEff:\t0000000000000000" not in status:
+        escaped.append("privileges")
+    for target in ("/usr", "/", "/opt/site/numpy", "/proc"):
+        if libc.mount(None, target.encode(), None, 32 | 4096, None) == 0:  # MS_REMOUNT|MS_BIND
+            escaped.append(f"remount {target}")
+    for target in glob.glob("/usr/lib/python3*/site-packages") + ["/tmp", "/scratch"]:
+        if libc.umount2(target.encode(), 2) == 0:
+            escaped.append(f"umount {target}")
+    if libc.unshare(0x10000000 | 0x00020000) == 0:  # CLONE_NEWUSER | CLONE_NEWNS
+        escaped.append("unshare")
+    if libc.ptrace(16, 1, None, None) == 0:  # PTRACE_ATTACH to the sandbox's init
+        escaped.append("ptrace")
+    try:
+        open(os.path.dirname(__import__("numpy").__file__) + "/__init__.py", "a")
+        escaped.append("numpy writable")
+    except OSError:
+        pass
+    try:
+        open("/proc/self/clear_refs", "w").write("5")
+        escaped.append("clear_refs")
+    except OSError:
+        pass
+    raise RuntimeError(("ESCAPED: " + ", ".join(escaped)) if escaped else "contained")
+    """)
+FILLER = textwrap.dedent("""
+    written = {}
+    for folder in ("/", "/dev", "/dev/shm", "/tmp", "/scratch"):
+        count = 0
+        try:
+            with open(folder.rstrip("/") + "/fill", "wb") as handle:
+                for _ in range(256):
+                    handle.write(b"x" * (1 << 20))
+                    handle.flush()
+                    count += 1
+        except OSError:
+            pass
+        written[folder] = count
+    big = {k: v for k, v in written.items() if v > 64}
+    raise RuntimeError(f"ESCAPED: {big}" if big else "contained")
+    """)
+# a frame of more than MAX_ITEMS empty lists, written on every descriptor the worker holds
+LIAR = textwrap.dedent("""
+    import json, os, struct
+    body = json.dumps({"ev": "cell", "n": [[]] * 2_000_000}).encode()
+    for fd in range(3, 12):
+        try:
+            os.write(fd, struct.pack(">Q", len(body)) + body)
+        except OSError:
+            pass
+    """)
 
 
 # Expected rows: per-question scores, status, and phrases the reason must contain.
@@ -260,27 +333,45 @@ EXPECTED = {
     "report_rewriter": (ZERO, "ok", []),
     "detacher": (ZERO, "ok", ["Operation not permitted"]),
     "always_equal": (ZERO, "ok", []),
-    "lookup_table": (ZERO, "ok", []),
+    "lookup_table": ({**ZERO, MAX: 1}, "ok", []),  # the worked example is a fixed input
     "overwriter": (ZERO, "ok", []),
     "memory_cell": (FULL, "memory", ["MemoryError", "limit"]),
-    "memory_call": ({**FULL, "max_pool2d": 0}, "memory", ["max_pool2d", "out of memory"]),
+    "memory_call": ({**FULL, MAX: 0}, "memory", ["max_pool2d", "out of memory"]),
     "forker": (FULL, "ok", ["Operation not permitted"]),
     "tmp_deleter": (FULL, "ok", ["FileNotFoundError"]),
     "network": (FULL, "ok", ["Connection refused"]),
-    "os_exit": (ZERO, "crashed", ["cell", "exit", "code 3"]),
-    "segfault": (ZERO, "crashed", ["cell", "SIGSEGV"]),
+    # a cell that kills its worker costs nothing defined before it
+    "os_exit": (FULL, "crashed", ["exit", "code 3", "graded the functions defined before"]),
+    "segfault": (FULL, "crashed", ["SIGSEGV", "graded the functions defined before"]),
     "sys_exit": (FULL, "ok", ["sys.exit('bye')"]),
-    "endless_cell": (FULL, "ok", ["time limit of 10 s"]),
-    "endless_call": ({**FULL, "max_pool2d": 0}, "timeout", ["max_pool2d", "time limit of 2 s"]),
-    "unbreakable": ({**FULL, "receptive_field": 0}, "timeout", ["receptive_field",
+    "endless_cell": (FULL, "timeout", ["time limit of 10 s"]),
+    "endless_call": ({**FULL, MAX: 0}, "timeout", ["max_pool2d", "time limit of 2 s"]),
+    "unbreakable": ({**FULL, FIELD: 0}, "timeout", ["receptive_field",
                                                                 "time limit of 2 s"]),
-    "missing_function": ({**FULL, "receptive_field": 0}, "missing",
+    "missing_function": ({**FULL, FIELD: 0}, "missing",
                          ["receptive_field is not defined"]),
-    "huge_answer": ({**FULL, "receptive_field": 0}, "ok", []),
+    "huge_answer": ({**FULL, FIELD: 0}, "ok", []),
     "unreadable": (ZERO, "unreadable", ["not a readable notebook"]),
     "no_exercise": (ZERO, "missing", ["no notebook for 01_forward", "cannot tell which"]),
+    "privileged": (FULL, "ok", ["RuntimeError: contained"]),
+    "filler": (FULL, "ok", ["RuntimeError: contained"]),
+    "nested_answer": ({**FULL, FIELD: 0}, "ok", []),
+    "liar": (FULL, "crashed", ["more than 100000 items", "graded the functions defined before"]),
+    "deaf": (ZERO, "timeout", ["did not return within the time limit"]),
+    "slow_cells": (ZERO, "timeout", ["total time of 20 s"]),
+    **{name: (FULL, "ok", []) for name in NAMES},
+    # --- the submission file (hole 2), an empty folder and a stray notebook (hole 7) ---
+    "link_solution": (ZERO, "unreadable", ["symbolic link"]),
+    "link_zero": (ZERO, "unreadable", ["symbolic link"]),
+    "link_folder": (ZERO, "unreadable", ["folder is a symbolic link"]),
+    "fifo": (ZERO, "unreadable", ["not a regular file"]),
+    "deep_json": (ZERO, "unreadable", ["not a readable notebook"]),
+    "many_items": (ZERO, "unreadable", ["JSON items"]),
+    "big_file": (ZERO, "unreadable", ["larger than 20 MiB"]),
+    "empty": (ZERO, "missing", ["no notebook for 01_forward"]),
+    "stray": (FULL, "ok", ["02_filtering.ipynb answers 02_filtering, which was not graded"]),
 }
-HONEST = ["honest", "honest_bare", "honest_flat"]
+HONEST = ["honest", "honest_bare", "honest_flat", *NAMES, "stray", "privileged", "filler"]
 
 
 @pytest.fixture(scope="module")
@@ -304,14 +395,18 @@ def graded(tmp_path_factory):
     (classroom / "unreadable").mkdir()
     (classroom / "unreadable" / f"{EXERCISE}.ipynb").write_text("{not json")
     write(classroom / "no_exercise" / "notes.ipynb", ["x = 1"])
-    protected = list(grading.TESTS.glob("*.py")) + list(classroom.rglob("*.ipynb"))
+    hostile_files(classroom)
+    protected = list(grading.TESTS.glob("*.py")) + [
+        p for p in classroom.rglob("*.ipynb") if p.is_file() and not p.is_symlink()]
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in protected}
     out, feedback = base / "grades.csv", base / "feedback"
     cwd = os.getcwd()
     os.chdir(base)
     try:  # the command an instructor types, with a relative path to the class folder
-        code = main(["grade", "class", "--out", "grades.csv", "--feedback", "feedback",
-                     "--jobs", "2", "--time-limit", str(TIME_LIMIT), "--grade-seed", "hostile"])
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            code = main(["grade", "class", "--out", "grades.csv", "--feedback", "feedback",
+                         "--jobs", "2", "--time-limit", str(TIME_LIMIT), "--total-time", "20",
+                         "--grade-seed", "hostile"])
     finally:
         os.chdir(cwd)
     assert code == 0
@@ -321,11 +416,38 @@ def graded(tmp_path_factory):
     except BlockingIOError:
         connection = None
     listener.close()
-    rows = {r["student"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    rows = {unquote(r["student"]): r for r in csv.DictReader(out.open(encoding="utf-8"))}
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in protected}
     return {"rows": rows, "changed": [str(p) for p in protected if before[p] != after[p]],
             "canary": canary, "connection": connection, "feedback": feedback,
-            "csv": out.read_text(encoding="utf-8")}
+            "csv": out.read_text(encoding="utf-8"), "printed": printed.getvalue()}
+
+
+def hostile_files(classroom: Path) -> None:
+    """Submission files as an archive or a clone can deliver them."""
+    solution = grading.SOLUTIONS / f"{EXERCISE}.ipynb"
+    for name, target in (("link_solution", solution), ("link_zero", Path("/dev/zero"))):
+        (classroom / name).mkdir()
+        (classroom / name / f"{EXERCISE}.ipynb").symlink_to(target)
+    (classroom / "link_folder").symlink_to(classroom / "honest")
+    (classroom / "fifo").mkdir()
+    os.mkfifo(classroom / "fifo" / f"{EXERCISE}.ipynb")
+    (classroom / "deep_json").mkdir()
+    (classroom / "deep_json" / f"{EXERCISE}.ipynb").write_text("[" * 100_000 + "]" * 100_000)
+    (classroom / "many_items").mkdir()
+    (classroom / "many_items" / f"{EXERCISE}.ipynb").write_text(
+        '{"cells": [' + "[]," * 600_000 + "[]]}")
+    (classroom / "big_file").mkdir()
+    with open(classroom / "big_file" / f"{EXERCISE}.ipynb", "wb") as handle:
+        handle.truncate(21 << 20)
+    (classroom / "empty").mkdir()
+    write(classroom / "stray" / f"{EXERCISE}.ipynb", DEFINITIONS)
+    write(classroom / "stray" / "02_filtering.ipynb", ["x = 1"])
+
+
+def unquote(cell: str) -> str:
+    """A CSV cell as written before it was neutralised against formula injection."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in "=+-@\t\r" else cell
 
 
 def question_scores(row: dict) -> dict[str, float]:
@@ -382,3 +504,68 @@ def test_the_feedback_says_what_was_called_returned_and_expected(graded):
     assert "did not return within the time limit of 2 s" in text
     text = (graded["feedback"] / "huge_answer.txt").read_text()
     assert "receptive_field returned an answer of more than 64 MiB" in text
+
+
+def test_names_are_unique_safe_files_neutral_cells_and_escaped_text(graded):
+    files = sorted(p.name for p in graded["feedback"].iterdir())
+    assert len(files) == len(set(files)) == len(EXPECTED)  # "a b", "a,b", "a_b": three files
+    assert "a_b.txt" in files
+    assert all(re.fullmatch(r"[\w.-]+\.txt", name, re.ASCII) for name in files)
+    assert "\n'=HYPERLINK(1)," in graded["csv"] and "\n=HYPERLINK" not in graded["csv"]
+    assert "\x1b" not in graded["printed"] and "\\x1b[2Jwiped" in graded["printed"]
+
+
+def test_the_seed_is_recorded_in_every_row(graded):
+    assert {row["grade_seed"] for row in graded["rows"].values()} == {"hostile"}
+
+
+def test_without_a_seed_a_random_one_is_drawn_said_and_recorded(tmp_path, capsys):
+    write(tmp_path / "class" / "ann" / f"{EXERCISE}.ipynb", ["def receptive_field(l):\n  1/0"])
+    seeds = []
+    for run in ("a", "b"):
+        out = tmp_path / f"{run}.csv"
+        assert main(["grade", str(tmp_path / "class"), "--out", str(out), "--jobs", "1"]) == 0
+        seeds.append(next(csv.DictReader(out.open(encoding="utf-8")))["grade_seed"])
+        assert f"grade seed: {seeds[-1]}" in capsys.readouterr().err
+    assert all(re.fullmatch(r"[0-9a-f]{16}", seed) for seed in seeds) and seeds[0] != seeds[1]
+
+
+def test_a_worker_that_stops_reading_cannot_block_the_grader():
+    """A request larger than the pipe to a worker that no longer reads: the write times out."""
+    from pooling_course.grading.sandbox import Limits, Remote, WorkerDied
+
+    remote = Remote(Limits(test_s=1))
+    remote.load([(1, "import sys, time\n"
+                     "sys.modules['__main__'].read_frame = lambda s: time.sleep(1e6)\n"
+                     "def f(x):\n    return 1")])
+    started = time.monotonic()
+    with pytest.raises(WorkerDied, match="stopped reading"):
+        remote.call("f", (np.zeros(1 << 20),), {}, 1.0, "f(...)")
+    assert time.monotonic() - started < 10
+    assert remote.process.poll() is not None  # killed, not waited for
+
+
+def test_a_notebook_cannot_hide_a_window_copy_from_the_memory_measurement(tmp_path):
+    """Exercise 07 measures memory from outside the worker: resetting tracemalloc's peak, or
+    replacing it, changes nothing."""
+    exercise = "07_fast"
+    cheat = textwrap.dedent("""
+        import numpy as np, tracemalloc
+        def max_pool2d_fast(x, kernel_size, stride=None):
+            k = kernel_size
+            s = k if stride is None else stride
+            v = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+            out = v.reshape(*v.shape[:4], k * k).max(axis=-1)
+            if tracemalloc.is_tracing():
+                tracemalloc.reset_peak()
+            return out
+        tracemalloc.get_traced_memory = lambda: (0, 0)
+        """)
+    path = tmp_path / f"cheat_{exercise}.ipynb"
+    write(path, [cheat])
+    result = grading.check(exercise, path, seed="hostile")
+    failed = {o.test for o in result.outcomes if not o.passed}
+    assert "test_max_pool2d_fast_allocates_no_window_copy" in failed, result.reason
+    # a window copy is also slow (~15x the reference, near the 20x bound)
+    assert failed <= {"test_max_pool2d_fast_allocates_no_window_copy",
+                      "test_max_pool2d_fast_is_as_fast_as_shifted_views"}, result.reason

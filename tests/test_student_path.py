@@ -87,3 +87,37 @@ def test_a_fresh_clone_checks_an_exercise_from_its_own_folder(tmp_path):
     untouched = check()  # the default: exercises/01_forward.ipynb of the clone
     assert untouched.returncode == 1, untouched.stdout + untouched.stderr
     assert re.search(r"\b0(\.0)?\s*/\s*\d+", untouched.stdout), untouched.stdout
+
+
+def test_without_bubblewrap_check_uses_a_restricted_process_and_says_so(monkeypatch, capsys,
+                                                                        tmp_path):
+    """A student on macOS, Windows or a Linux without user namespaces: `check` still judges
+    their own notebook as grading would, keeps torch and the course package out of reach, and
+    says plainly what it does not protect. `grade` still refuses (tests/test_grading.py)."""
+    import json
+
+    from pooling_course import grading
+    from pooling_course.__main__ import main
+
+    monkeypatch.setattr(grading, "sandbox_problem", lambda: "bubblewrap (`bwrap`) is not "
+                                                            "installed")
+    solution = grading.SOLUTIONS / "01_forward.ipynb"
+    assert main(["check", "01_forward", "--notebook", str(solution)]) == 0
+    printed = capsys.readouterr()
+    assert "score: 13 / 13" in printed.out
+    note = " ".join(printed.err.split())
+    assert "restricted process" in note and "This is NOT a sandbox" in note
+    assert "no torch, no pooling_course" in note
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": source} for source in (
+                  "import sys\nsys.path += [p for p in sys.modules['os'].environ.get("
+                  "'PYTHONPATH', '').split(':') if p]",
+                  "from pooling_course.forward import pool_output_size",
+                  "import torch")]
+    cheat = tmp_path / "cheat.ipynb"
+    cheat.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                 "nbformat_minor": 5}))
+    assert main(["check", "01_forward", "--notebook", str(cheat)]) == 1
+    report = capsys.readouterr().out
+    assert "No module named 'pooling_course'" in report and "No module named 'torch'" in report
+    assert "score: 0 / 13" in report

@@ -72,7 +72,7 @@ def main() -> int:
         kinds = make_class(folder, args.exercise, args.students, args.endless, args.blank)
         load_before = os.getloadavg()[0]
         started = time.monotonic()
-        grading.grade_folder(folder, out, jobs=args.jobs, progress=True)
+        grading.grade_folder(folder, out, jobs=args.jobs, progress=True, seed="benchmark")
         seconds = time.monotonic() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         rows = {r["student"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
@@ -89,6 +89,9 @@ def main() -> int:
           f"blank) graded in {seconds:.0f} s wall, {usage.ru_utime + usage.ru_stime:.0f} s CPU, "
           f"on {os.cpu_count()} cores (load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after)")
+    cpu = usage.ru_utime + usage.ru_stime
+    print(f"throughput: {60 * args.students / cpu:.0f} notebooks per CPU-minute (one core busy "
+          f"for a minute), {args.students / seconds * 60:.0f} per minute of wall time here")
     print("every grade as expected" if not wrong else "unexpected grades:\n" + "\n".join(wrong))
     return 1 if wrong else 0
 

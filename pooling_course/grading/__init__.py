@@ -11,33 +11,38 @@ each grading a few notebooks one after another.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
+import functools
 import json
 import math
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sandbox import Limits, SandboxUnavailable, require_sandbox
+from .files import choose_exercises, file_names, notebook_cells, notebook_headings, printable
+from .files import find_submissions as _find
+from .sandbox import RESTRICTED, Limits, SandboxUnavailable, require_sandbox, sandbox_problem
+from .table import STATUSES, Outcome, Result, format_report, merge, worst, write_csv
 
 __all__ = ["ROOT", "EXERCISES", "SOLUTIONS", "TESTS", "Limits", "SandboxUnavailable", "Result",
            "Outcome", "exercise_names", "exercise_of", "notebook_cells", "grade", "check",
-           "grade_folder", "format_report", "STATUSES"]
+           "grade_folder", "format_report", "merge", "new_seed", "STATUSES"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXERCISES = ROOT / "exercises"
 SOLUTIONS = ROOT / "solutions"
 TESTS = ROOT / "tests"
-MAX_NOTEBOOK_BYTES = 20 << 20
-STATUSES = ("ok", "timeout", "memory", "crashed", "unreadable", "missing")
-_SEVERITY = ("timeout", "memory", "crashed", "unreadable", "missing")
+
+
+def new_seed() -> str:
+    """A fresh random grade seed (used when none is given; recorded in every output)."""
+    return secrets.token_hex(8)
 
 
 def exercise_names() -> list[str]:
@@ -54,70 +59,6 @@ def exercise_of(path: str | os.PathLike[str]) -> str:
         raise ValueError(f"cannot tell which exercise {Path(path).name!r} answers: its file name "
                          f"must end with one of {exercise_names()}")
     return matches[-1]
-
-
-def notebook_cells(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
-    """The code cells of a notebook as ``(cell number, source)``, read here, in the grader, so
-    the worker never opens a file. Raises ``ValueError`` saying why a notebook is unreadable."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            raise ValueError(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        cells = []
-        for number, cell in enumerate(data["cells"], start=1):
-            if cell.get("cell_type") == "code":
-                source = cell.get("source", "")
-                source = "".join(source) if isinstance(source, list) else source
-                if not isinstance(source, str):
-                    raise TypeError(f"cell {number} has no text")
-                cells.append((number, source))
-    except (OSError, UnicodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"not a readable notebook ({type(exc).__name__}: {exc})"[:400]) from None
-    return cells
-
-
-@dataclass
-class Outcome:
-    """One graded test's outcome for one notebook."""
-
-    test: str
-    question: str
-    points: float
-    passed: bool
-    message: str = ""
-    hint: str = ""
-    calls: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Result:
-    """One notebook (or its absence) graded against one exercise's tests."""
-
-    student: str
-    exercise: str
-    notebook: str
-    status: str
-    reason: str = ""
-    outcomes: list[Outcome] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def questions(self) -> dict[str, tuple[float, float]]:
-        """``question -> (score, max)`` in the order of the tests."""
-        scores: dict[str, tuple[float, float]] = {}
-        for o in self.outcomes:
-            got, most = scores.get(o.question, (0.0, 0.0))
-            scores[o.question] = (got + (o.points if o.passed else 0.0), most + o.points)
-        return scores
-
-    @property
-    def score(self) -> float:
-        return sum(o.points for o in self.outcomes if o.passed)
-
-    @property
-    def total(self) -> float:
-        return sum(o.points for o in self.outcomes)
 
 
 def _tests_of(exercise: str, hidden: str | os.PathLike[str] | None) -> list[str]:
@@ -157,33 +98,50 @@ def _judge(exercise: str, entries: list[dict], seed: str, hidden: str | os.PathL
 
 
 def _status(preset: str, events: list) -> str:
-    if preset != "ok":
-        return preset
-    seen = {status for status, _ in events}
-    return next((s for s in _SEVERITY if s in seen), "ok")
+    return preset if preset != "ok" else worst([status for status, _ in events])
+
+
+def _run_judge(exercise: str, group: list[dict], *args: object) -> dict:
+    """:func:`_judge`, but a grading process that fails costs its notebooks a ``crashed`` row
+    each, never the class's CSV."""
+    try:
+        return _judge(exercise, group, *args)
+    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+        reason = f"the grader could not grade this notebook ({type(exc).__name__})"
+        print(f"grading {exercise}: {str(exc)[-2000:]}", file=sys.stderr)
+        return {e["key"]: {"status": e["status"] if e["status"] != "ok" else "crashed",
+                           "reason": e["reason"] or reason} for e in group}
 
 
 def grade(submissions: list[tuple[str, str, str | os.PathLike[str] | None]], *,
-          seed: str = "0", hidden: str | os.PathLike[str] | None = None,
+          seed: str | None = None, hidden: str | os.PathLike[str] | None = None,
           limits: Limits | None = None, jobs: int | None = None, unsandboxed: bool = False,
-          progress: bool = False) -> list[Result]:
+          progress: bool = False, unreadable: dict[str, str] | None = None) -> list[Result]:
     """Grade ``(student, exercise, notebook or None)`` triples; one :class:`Result` each.
 
     Raises :class:`SandboxUnavailable` (before running anything) when bubblewrap cannot run,
     unless ``unsandboxed``. ``jobs`` pytest processes run at once (default: one per core).
+    ``seed`` (default: a fresh random one) draws the random inputs; each result records it.
+    ``unreadable`` maps students whose every notebook is unreadable to the reason.
     """
     limits = limits or Limits()
+    seed = seed if seed is not None else new_seed()
     if not unsandboxed:
         require_sandbox()
     entries: dict[str, list[dict]] = {}
+    headings: dict[str, dict[int, str]] = {}
     for student, exercise, path in submissions:
-        entry = {"key": f"{student}/{exercise}", "exercise": exercise, "cells": [],
-                 "status": "ok", "reason": ""}
-        if path is None:
+        key = f"{student}/{exercise}"
+        entry = {"key": key, "exercise": exercise, "cells": [], "status": "ok", "reason": ""}
+        headings[key] = {}
+        if student in (unreadable or {}):
+            entry |= {"status": "unreadable", "reason": unreadable[student]}
+        elif path is None:
             entry |= {"status": "missing", "reason": f"no notebook for {exercise}"}
         else:
             try:
                 entry["cells"] = notebook_cells(path)
+                headings[key] = notebook_headings(path)
             except ValueError as exc:
                 entry |= {"status": "unreadable", "reason": f"{Path(path).name}: {exc}"}
         entries.setdefault(exercise, []).append(entry)
@@ -196,7 +154,7 @@ def grade(submissions: list[tuple[str, str, str | os.PathLike[str] | None]], *,
     reports: dict[str, dict] = {}
     done, count, started = 0, len(submissions), time.monotonic()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_judge, ex, group, seed, hidden, limits, unsandboxed): group
+        futures = {pool.submit(_run_judge, ex, group, seed, hidden, limits, unsandboxed): group
                    for ex, group in chunks}
         for future in as_completed(futures):
             reports.update(future.result())
@@ -205,14 +163,29 @@ def grade(submissions: list[tuple[str, str, str | os.PathLike[str] | None]], *,
                 _progress(done, count, time.monotonic() - started)
     results = []
     for student, exercise, path in submissions:
-        data = reports.get(f"{student}/{exercise}", {})
+        key = f"{student}/{exercise}"
+        data = reports.get(key, {})
         events = [tuple(e) for e in data.get("events", [])]
         preset = data.get("status", "ok")
         reasons = ([data["reason"]] if data.get("reason") else []) + [r for _, r in events]
         outcomes = [Outcome(**t) for t in data.get("tests", [])]
+        name = functools.partial(_name_cells, names=headings[key])
+        for o in outcomes:
+            o.message = name(o.message)
         results.append(Result(student, exercise, str(path or ""), _status(preset, events),
-                              "; ".join(reasons), outcomes, data.get("notes", [])))
+                              name("; ".join(reasons)), outcomes,
+                              [name(n) for n in data.get("notes", [])], seed))
     return results
+
+
+def _name_cells(text: str, names: dict[int, str]) -> str:
+    """``cell 7`` -> ``cell 7, the cell starting `def f(x):` (under "1.2 Max pooling")``: a
+    notebook app shows no cell numbers, so the report names each cell by what a student sees."""
+    def named(match: re.Match) -> str:
+        number = int(match.group(1))
+        return f"{match.group(0)}, {names[number]}" if number in names else match.group(0)
+
+    return re.sub(r"\bcell (\d+)\b", named, text) if names else text
 
 
 def _progress(done: int, count: int, seconds: float) -> None:
@@ -223,154 +196,114 @@ def _progress(done: int, count: int, seconds: float) -> None:
     sys.stderr.flush()
 
 
-def check(exercise: str, notebook: str | os.PathLike[str] | None = None, *, seed: str = "0",
-          hidden: str | os.PathLike[str] | None = None, limits: Limits | None = None,
-          unsandboxed: bool = False) -> Result:
+def check(exercise: str, notebook: str | os.PathLike[str] | None = None, *,
+          seed: str | None = None, hidden: str | os.PathLike[str] | None = None,
+          limits: Limits | None = None, unsandboxed: bool = False,
+          restricted: bool = True) -> Result:
     """Grade the student's working copy ``exercises/<exercise>.ipynb`` (or ``notebook``) exactly
-    as ``grade`` would."""
+    as ``grade`` would. Where bubblewrap cannot run (macOS, Windows, Linux without user
+    namespaces) and ``restricted`` is true, the notebook runs in the restricted process of
+    ``--unsandboxed`` instead (see :func:`restricted_note`); ``grade`` never falls back."""
+    if not unsandboxed and restricted and sandbox_problem():
+        unsandboxed = True
     if exercise not in exercise_names():
         raise ValueError(f"exercise must be one of {exercise_names()}, got {exercise!r}")
-    path = Path(notebook or EXERCISES / f"{exercise}.ipynb").resolve()
-    if not path.exists():
+    path = Path(os.path.abspath(notebook or EXERCISES / f"{exercise}.ipynb"))
+    if not os.path.lexists(path):
         raise ValueError(f"notebook {str(notebook)!r} does not exist")
     return grade([(path.stem, exercise, path)], seed=seed, hidden=hidden, limits=limits, jobs=1,
                  unsandboxed=unsandboxed)[0]
 
 
+def restricted_note() -> str:
+    """What ``check`` says when it ran without the sandbox, or ``""`` when the sandbox ran."""
+    problem = sandbox_problem()
+    if not problem:
+        return ""
+    seccomp = ", and a filter against starting programs" if sys.platform == "linux" else ""
+    return RESTRICTED.format(problem=problem, seccomp=seccomp)
+
+
 def find_submissions(root: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Path]],
                                                              dict[str, list[str]]]:
     """``{student: {exercise: notebook}}`` below ``root``, and notes on files that answer no
-    exercise. The student is the first folder below ``root`` (``alice/01_forward.ipynb``), or
-    the file name before the exercise name (``alice_01_forward.ipynb``)."""
-    root = Path(root).resolve()
-    found: dict[str, dict[str, Path]] = {}
-    notes: dict[str, list[str]] = {}
-    for path in sorted(root.rglob("*.ipynb")):
-        relative = path.relative_to(root)
-        if ".ipynb_checkpoints" in relative.parts or any(p.startswith(".") for p in
-                                                          relative.parts):
-            continue
-        try:
-            exercise = exercise_of(path)
-        except ValueError as exc:
-            student = relative.parts[0] if len(relative.parts) > 1 else path.stem
-            notes.setdefault(student, []).append(str(exc))
-            found.setdefault(student, {})
-            continue
-        if len(relative.parts) > 1:
-            student = relative.parts[0]
-        else:
-            student = path.stem.removesuffix(exercise).rstrip("_-. ") or path.stem
-        if exercise in found.setdefault(student, {}):
-            notes.setdefault(student, []).append(
-                f"several notebooks answer {exercise}: graded {found[student][exercise].name}")
-            continue
-        found[student][exercise] = path
-    return found, notes
+    exercise (see :func:`.files.find_submissions`)."""
+    found = _find(root, exercise_of)
+    return found.notebooks, found.notes
+
+
+def shard_of(students: list[str], shard: tuple[int, int] | None) -> list[str]:
+    """The ``k``-th of ``n`` deterministic slices of the sorted students (every ``n``-th)."""
+    if shard is None:
+        return students
+    k, n = shard
+    if not 1 <= k <= n:
+        raise ValueError(f"shard must be K/N with 1 <= K <= N, got {k}/{n}")
+    return sorted(students)[k - 1::n]
 
 
 def grade_folder(submissions: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  feedback: str | os.PathLike[str] | None = None,
-                 exercises: list[str] | None = None, **options: object) -> list[list[Result]]:
+                 exercises: list[str] | None = None, shard: tuple[int, int] | None = None,
+                 seed: str | None = None, say: object = None,
+                 **options: object) -> list[list[Result]]:
     """Grade every student below ``submissions``; write one CSV row per student to ``out`` and,
-    with ``feedback``, one report per student (``<feedback>/<student>.txt``).
+    with ``feedback``, one report per student (``<feedback>/<student>.txt``, names made safe
+    and unique).
 
-    The CSV has a column per question of every exercise graded (``<exercise>:<question>``),
-    ``total``, ``max_total``, ``status`` (one of :data:`STATUSES`) and ``reason``. The exercises
-    graded are ``exercises``, or every exercise some student answered. Other ``options`` go to
-    :func:`grade`.
+    Every folder of ``submissions`` is a student, even an empty one (then ``missing``). The CSV
+    has a column per question of every exercise graded (``<exercise>:<question>``), ``total``,
+    ``max_total``, ``status`` (the worst of :data:`STATUSES` met), ``reason`` and ``grade_seed``
+    (random unless ``seed`` is given). The exercises graded are ``exercises``, or those at least
+    half of the students handed in. With ``shard=(k, n)`` only the ``k``-th of ``n`` slices of
+    the students is graded and the CSV gets a ``shard`` column (join the parts with
+    :func:`merge`). ``say(text)`` hears which exercises are graded and the seed. Other
+    ``options`` go to :func:`grade`.
     """
+    say = say or (lambda text: None)
     root = Path(submissions)
     if not root.is_dir():
         raise ValueError(f"submissions must be a folder of notebooks, got {str(root)!r}")
-    found, notes = find_submissions(root)
-    if not found:
-        raise ValueError(f"no notebooks (*.ipynb) below {str(root)!r}")
-    graded = exercises or sorted({e for by_exercise in found.values() for e in by_exercise})
-    for exercise in graded:
-        if exercise not in exercise_names():
-            raise ValueError(f"exercise must be one of {exercise_names()}, got {exercise!r}")
-    students = sorted(found)
-    triples = [(s, e, found[s].get(e)) for s in students for e in graded]
-    results = grade(triples, **options)
+    found = _find(root, exercise_of)
+    if not found.notebooks:
+        raise ValueError(f"no student folders or notebooks (*.ipynb) in {str(root)!r}")
+    if exercises:
+        for exercise in exercises:
+            if exercise not in exercise_names():
+                raise ValueError(f"exercise must be one of {exercise_names()}, got {exercise!r}")
+        graded = list(dict.fromkeys(exercises))
+        say(f"grading {', '.join(graded)}: the exercises named with --exercise")
+    else:
+        graded, text = choose_exercises(found)
+        if not graded:
+            raise ValueError(f"{text} in {str(root)!r}; name one with --exercise")
+        say(text)
+    for student, by_exercise in found.notebooks.items():
+        for exercise, path in by_exercise.items():
+            if exercise not in graded:
+                found.note(student, f"{path.name} answers {exercise}, which was not graded")
+    seed = seed if seed is not None else new_seed()
+    say(f"grade seed: {seed} (recorded in the CSV; grade again with --grade-seed {seed} to "
+        "reproduce these grades)")
+    students = shard_of(sorted(found.notebooks), shard)
+    triples = [(s, e, found.notebooks[s].get(e)) for s in students for e in graded]
+    results = grade(triples, seed=seed, unreadable=found.unreadable, **options)
     rows = [results[i * len(graded):(i + 1) * len(graded)] for i in range(len(students))]
-    _write_csv(out, graded, students, rows, notes)
+    write_csv(out, graded, students, rows, found.notes, seed,
+              f"{shard[0]}/{shard[1]}" if shard else "")
     if feedback is not None:
         folder = Path(feedback)
         folder.mkdir(parents=True, exist_ok=True)
+        names = file_names(sorted(found.notebooks))  # over the class: shards agree
         for student, row in zip(students, rows, strict=True):
             text = "\n\n".join(format_report(r) for r in row)
-            if notes.get(student):
-                text = "\n".join(f"note: {n}" for n in notes[student]) + "\n\n" + text
-            (folder / f"{_safe(student)}.txt").write_text(text + "\n", encoding="utf-8")
+            if found.notes.get(student):
+                text = "\n".join(f"note: {n}" for n in found.notes[student]) + "\n\n" + text
+            (folder / f"{names[student]}.txt").write_text(text + "\n", encoding="utf-8")
     return rows
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip(".") or "student"
-
-
-def _write_csv(out: str | os.PathLike[str], graded: list[str], students: list[str],
-               rows: list[list[Result]], notes: dict[str, list[str]]) -> None:
-    columns: dict[str, list[str]] = {e: [] for e in graded}
-    for row in rows:
-        for result in row:
-            for question in result.questions:
-                if question not in columns[result.exercise]:
-                    columns[result.exercise].append(question)
-    header = ["student"] + [f"{e}:{q}" for e in graded for q in columns[e]] + [
-        "total", "max_total", "status", "reason"]
-    with open(out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        maxima = {e: 0.0 for e in graded}  # the same for everyone: the most one can get
-        for row in rows:
-            for result in row:
-                maxima[result.exercise] = max(maxima[result.exercise], result.total)
-        for student, row in zip(students, rows, strict=True):
-            cells: list[str] = [student]
-            for result in row:
-                scores = result.questions
-                cells += [f"{scores.get(q, (0.0, 0.0))[0]:g}" for q in columns[result.exercise]]
-            status = next((s for s in _SEVERITY if any(r.status == s for r in row)), "ok")
-            reasons = [f"{r.exercise}: {r.reason}" for r in row if r.reason]
-            reasons += notes.get(student, [])
-            reasons += [f"{r.exercise}: {note}" for r in row for note in r.notes]
-            cells += [f"{sum(r.score for r in row):g}", f"{sum(maxima.values()):g}", status,
-                      "; ".join(reasons)[:1000]]
-            writer.writerow(cells)
-
-
-def format_report(result: Result) -> str:
-    """The report a student reads: per question its score, and for each failed test what was
-    called, what came back, the failure (with what was expected) and the hint."""
-    lines = [f"exercise {result.exercise}: {result.notebook or '(no notebook)'}",
-             f"status: {result.status}" + (f" ({result.reason})" if result.reason else "")]
-    if result.notes:
-        lines.append("running your notebook:")
-        lines += [f"  {note}" for note in result.notes]
-    by_question: dict[str, list[Outcome]] = {}
-    for o in result.outcomes:
-        by_question.setdefault(o.question, []).append(o)
-    for question, outcomes in by_question.items():
-        got, most = result.questions[question]
-        lines.append(f"question {question}: {got:g} / {most:g}")
-        for o in outcomes:
-            lines.append(f"  {'PASS' if o.passed else 'FAIL'} {o.test} ({o.points:g} pt)")
-            if o.passed:
-                continue
-            if o.calls:
-                last = o.calls[-1]
-                lines.append(f"    called:   {_indent(last['call'], 14)}")
-                if not last.get("raised"):
-                    lines.append(f"    returned: {_indent(last['returned'], 14)}")
-            if o.message:
-                lines.append(f"    failure:  {_indent(o.message, 14)}")
-            if o.hint:
-                lines.append(f"    hint:     {_indent(o.hint, 14)}")
-    lines.append(f"score: {result.score:g} / {result.total:g}")
-    return "\n".join(lines)
-
-
-def _indent(text: str, width: int) -> str:
-    return ("\n" + " " * width).join(text.splitlines() or [""])
+def describe_row(row: list[Result]) -> str:
+    """One line of the progress summary, the student's name escaped for the terminal."""
+    score, total = sum(r.score for r in row), sum(r.total for r in row)
+    return f"{score:g}/{total:g}  {printable(row[0].student)}  {worst([r.status for r in row])}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from .sandbox import Limits, require_sandbox
 
 _notebooks: dict[str, Notebook] = {}
 _items: dict[str, dict] = {}
-_outcomes: dict[str, tuple[bool, str]] = {}
+_outcomes: dict[str, tuple[bool, str, str]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -167,26 +168,56 @@ def pytest_runtest_call(item: pytest.Item) -> object:
             notebook.end_test()
 
 
-def _message(report: pytest.TestReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash else str(report.longrepr)
+_REMOTE = re.compile(r"<function Submission\.__getattr__\.<locals>\.remote at 0x[0-9a-f]+>")
+# the class of the grader's own exceptions (a student's appears after "raised")
+_PREFIX = re.compile(r"^(Mismatch|Submission\w*|WrongType|MissingFunction|[A-Z]\w*Error): "
+                     r"(?=\w+ (raised|returned|was not run|did not)|.*: (must|expected))")
+_NOISE = re.compile(r"^\s*(Use -v to get|Full diff:|\.\.\.Full output|Omitting \d+ identical)")
+
+
+def clean_message(text: str) -> tuple[str, str]:
+    """A failure as a student reads it, and the hint it carries (``hint: ...``, from
+    :mod:`.expect`), without pytest's internals: no ``assert ...`` rewriting when the test gave
+    a message, no ``where ... = <function ...remote at 0x...>``, no ``Use -v``."""
+    text = _PREFIX.sub("", text.removeprefix("AssertionError: "), count=1)
+    raised = re.match(r"Failed: DID NOT RAISE <class '(\w+)'>", text)
+    if raised:
+        return (f"expected your function to raise {raised.group(1)} for this bad input; it "
+                f"returned normally", f"Check the input and raise {raised.group(1)}(...) "
+                "saying what is wrong.")
+    text = _REMOTE.sub("your function", text)
     text = text.replace("pooling_course.grading.proxy.Submission", "").replace(
-        "pooling_course.grading.proxy.", "")
-    lines = text.splitlines()
-    if len(lines) > 40:
-        lines = [*lines[:40], f"... ({len(lines) - 40} more lines)"]
-    return "\n".join(lines)[:4000]
+        "pooling_course.grading.proxy.", "").replace("pooling_course.grading.expect.", "")
+    lines = [ln for ln in text.splitlines() if not _NOISE.match(ln)]
+    rewritten = next((i for i, ln in enumerate(lines) if ln.startswith("assert ")), None)
+    if rewritten:  # the test's own message came first: pytest's expansion adds nothing
+        lines = lines[:rewritten]
+    hint = ""
+    for i, line in enumerate(lines):
+        if line.startswith("hint: "):
+            hint, lines = line.removeprefix("hint: "), lines[:i] + lines[i + 1:]
+            break
+    if len(lines) > 30:
+        lines = [*lines[:30], f"... ({len(lines) - 30} more lines)"]
+    return "\n".join(lines).strip()[:3000], hint
+
+
+def _message(report: pytest.TestReport) -> tuple[str, str]:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return clean_message(crash.message if crash else str(report.longrepr))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.nodeid not in _items:
         return
-    passed, message = _outcomes.get(report.nodeid, (True, ""))
+    passed, message, hint = _outcomes.get(report.nodeid, (True, "", ""))
     if report.failed:
-        passed, message = False, (message or _message(report))
+        passed = False
+        if not message:
+            message, hint = _message(report)
     elif report.skipped:
         passed, message = False, message or "skipped"
-    _outcomes[report.nodeid] = (passed, message)
+    _outcomes[report.nodeid] = (passed, message, hint)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -204,8 +235,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         notebook = _notebooks.get(info["key"])
         if notebook is None:
             continue
-        passed, message = _outcomes.get(nodeid, (False, "not run"))
+        passed, message, hint = _outcomes.get(nodeid, (False, "not run", ""))
         submissions[info["key"]]["tests"].append({
-            **{k: info[k] for k in ("test", "question", "points", "hint")},
+            **{k: info[k] for k in ("test", "question", "points")}, "hint": hint or info["hint"],
             "passed": passed, "message": message, "calls": notebook.calls.get(nodeid, [])})
     Path(out).write_text(json.dumps({"submissions": submissions}, indent=1), encoding="utf-8")

@@ -103,7 +103,9 @@ class Notebook:
     test: str = ""
     used: float = 0.0  # seconds this test has waited for the worker
     strikes: dict[str, int] = field(default_factory=dict)  # time-outs per function
-    last_peak: int | None = None  # bytes the last traced call held at most (worker side)
+    last_peak: int | None = None  # bytes the last measured call held at most
+    last_seconds: float | None = None  # how long the last measured call took
+    budget_end: float | None = None  # when this notebook's total time is up
 
     def event(self, status: str, reason: str) -> None:
         if (status, reason) not in self.events:
@@ -126,24 +128,53 @@ class Notebook:
             raise SubmissionError(self.reason)
         if self.broken is not None:
             raise type(self.broken)(str(self.broken))
+        if self.budget_end is None:
+            self.budget_end = time.monotonic() + self.limits.total_s
+        if time.monotonic() >= self.budget_end:
+            self._break(SubmissionTimeout, "timeout", f"the notebook used up its total time of "
+                                                      f"{self.limits.total_s:g} s")
         if self.remote is None:
+            self.remote = self._start()
+        return self.remote
+
+    def _break(self, kind: type, status: str, reason: str) -> None:
+        self.event(status, reason)
+        self.broken = kind(reason)
+        raise kind(reason) from None
+
+    def _start(self) -> Remote:
+        """A worker that ran the notebook. When a cell kills the worker (``os._exit``, a
+        segfault, the notebook's time limit), the functions defined before that cell are still
+        graded: a new worker runs the notebook up to that cell, and later restarts do too."""
+        for _attempt in range(2):
+            remote = None
             try:
-                remote = Remote(self.limits, self.unsandboxed)
+                remote = Remote(self.limits, self.unsandboxed, self.budget_end)
                 notes = remote.load(self.cells)
             except WorkerDied as died:
-                self.event(died.status, f"the notebook {died.reason}")
-                self.broken = (SubmissionTimeout if died.status == "timeout" else
-                               SubmissionError)(f"the notebook could not be run: {died.reason}")
-                raise type(self.broken)(str(self.broken)) from None
+                self.restarts += 1
+                cell = remote.cell if remote is not None else None
+                kind = SubmissionTimeout if died.status == "timeout" else SubmissionError
+                total = "total time" in died.reason
+                if cell is None or total or not any(n < cell for n, _ in self.cells):
+                    self._break(kind, died.status, f"the notebook {died.reason}")
+                self.event(died.status, f"the notebook {died.reason}; graded the functions "
+                                        f"defined before cell {cell}")
+                self.cells = [(n, source) for n, source in self.cells if n < cell]
+                continue
             if not self.loaded:
                 self.notes, self.loaded = notes, True
                 for note in notes:
                     if "MemoryError" in note:
                         self.event("memory", f"{note} (limit {self.limits.memory >> 20} MiB)")
-            self.remote = remote
-        return self.remote
+                    elif "stopped after the time limit" in note:
+                        self.event("timeout", note)
+            return remote
+        self._break(SubmissionError, "crashed", "the notebook could not be run")
+        raise AssertionError("unreachable")
 
-    def call(self, name: str, args: tuple, kwargs: dict, trace: bool = False) -> object:
+    def call(self, name: str, args: tuple, kwargs: dict, measure: bool = False,
+             reference: str = "") -> object:
         text = call_text(name, args, kwargs)
         log = self.calls.setdefault(self.test, [])
         entry = {"call": text, "returned": "", "raised": ""}
@@ -151,14 +182,15 @@ class Notebook:
         if len(log) > 3:
             del log[0]
         try:
-            value = self._call(name, args, kwargs, text, trace)
+            value = self._call(name, args, kwargs, text, measure, reference)
         except SubmissionError:
             entry["raised"] = "yes"
             raise
         entry["returned"] = show(value)
         return value
 
-    def _call(self, name: str, args: tuple, kwargs: dict, text: str, trace: bool) -> object:
+    def _call(self, name: str, args: tuple, kwargs: dict, text: str, measure: bool,
+              reference: str) -> object:
         remote = self._remote()
         left = self.limits.test_s - self.used
         limit_text = f"the time limit of {self.limits.test_s:g} s per test"
@@ -170,26 +202,36 @@ class Notebook:
                                     "s per test)")
         started = time.monotonic()
         try:
-            reply = remote.call(name, args, kwargs, left, f"{name}(...)", trace)
+            if reference:  # the grader's own function, run and timed in the same worker
+                reply = remote.define(reference, left + 2.0)
+                if reply.get("ev") == "defined":
+                    reply = remote.measured_call(name, args, kwargs, left, "the reference",
+                                                 grader=True)
+            elif measure:
+                reply = remote.measured_call(name, args, kwargs, left, f"{name}(...)")
+            else:
+                reply = remote.call(name, args, kwargs, left, f"{name}(...)")
         except WorkerDied as died:
             self.used += time.monotonic() - started
             self.remote = None
             if died.status == "timeout":
                 self.strikes[name] = self.strikes.get(name, 0) + 1
             self.restarts += 1
-            reason = died.reason if died.status != "timeout" else (
+            reason = died.reason if died.status != "timeout" or "total time" in died.reason else (
                 f"{name}(...) did not return within {limit_text}")
             self.event(died.status, reason)
             error = (SubmissionTimeout if died.status == "timeout" else SubmissionError)(
                 f"{text}: {reason}")
-            if died.status != "timeout" and self.restarts > MAX_RESTARTS:
-                self.broken = type(error)(f"stopped after {MAX_RESTARTS} restarts: {reason}")
+            if self.restarts > MAX_RESTARTS or "total time" in died.reason:
+                self.broken = type(error)(f"stopped after {self.restarts} restarts: {reason}"
+                                          if self.restarts > MAX_RESTARTS else reason)
             raise error from None
         self.used += time.monotonic() - started
         kind = reply.get("ev")
         if kind == "result":
-            peak = reply.get("peak")
+            peak, seconds = reply.get("peak"), reply.get("seconds")
             self.last_peak = peak if type(peak) is int else None
+            self.last_seconds = seconds if type(seconds) is float else None
             try:
                 return wire.decode(reply.get("value"))
             except (wire.WireError, RecursionError, ValueError) as exc:
@@ -229,16 +271,30 @@ def peak_memory(submission: Submission, name: str, *args: object,
                 **kwargs: object) -> tuple[object, int]:
     """``submission.<name>(*args, **kwargs)`` and the most memory it held at once, in bytes.
 
-    Measured by ``tracemalloc`` in the worker, around the call only (the answer's own buffer
-    included); a worker that could not measure it makes the test fail.
+    Measured by the grader from outside the student's reach: the worker's peak resident memory
+    during the call (not its decoding or encoding), reset by the grader just before it and read
+    just after, through ``/proc``, which the worker cannot write. A measurement that cannot be
+    taken makes the test fail.
     """
     notebook = object.__getattribute__(submission, "_notebook")
     notebook.last_peak = None
-    value = notebook.call(name, args, kwargs, trace=True)
-    if notebook.last_peak is None or notebook.last_peak < 0:
-        raise SubmissionError(f"{name}: the worker could not measure its memory (tracemalloc "
-                              "was stopped during the call)")
+    value = notebook.call(name, args, kwargs, measure=True)
+    if notebook.last_peak is None:
+        raise SubmissionError(f"{name}: the grader could not measure its memory")
     return value, notebook.last_peak
+
+
+def timed(submission: Submission, name: str, *args: object,
+          reference: str = "") -> tuple[object, float]:
+    """``submission.<name>(*args)`` (or, with ``reference`` source code, the grader's function
+    ``name`` defined by it, in the same worker) and its time in seconds, measured by the grader
+    from the request to the reply (the arguments decoded before, the answer encoded after)."""
+    notebook = object.__getattribute__(submission, "_notebook")
+    notebook.last_seconds = None
+    value = notebook.call(name, args, {}, measure=True, reference=reference)
+    if notebook.last_seconds is None:
+        raise SubmissionError(f"{name}: the grader could not time it")
+    return value, notebook.last_seconds
 
 
 class Submission:

@@ -1,59 +1,50 @@
-"""The grader's side of the sandbox: start a worker in bubblewrap, talk to it, end it.
+"""The grader's side of the sandbox: start a worker in bubblewrap (its walls are in :mod:`.bwrap`),
+talk to it, end it.
 
 Each worker is ``worker.py`` run by the base Python interpreter (``-I -S``: no site-packages)
-inside ``bwrap`` with every namespace unshared (no network, its own PIDs, IPC and hostname), a
-read-only view of ``/usr`` and the interpreter only (their site-packages hidden), NumPy bound
-in alone, and a private size-limited ``tmpfs`` as its scratch directory and only writable place:
-the repository, ``solutions/``, ``tests/``, other submissions and the grader's files are not in
-its view at all. Inside, the worker limits its memory (address space), CPU time, file size and
-open files, and a seccomp filter forbids ``fork`` and ``exec`` (threads stay allowed). When the
-worker ends, bubblewrap's PID namespace ends with it, so nothing it started outlives it, and
-``--die-with-parent`` ends it if the grader dies first.
+inside ``bwrap`` with every namespace unshared (no network, its own users, PIDs, IPC and hostname),
+as the unprivileged user ``nobody`` of its user namespace with every capability dropped and no
+further user namespaces allowed (so it can neither remount nor unmount anything, even when the
+grader runs as root), a read-only root, ``/dev`` and ``/proc``, a read-only view of ``/usr`` and
+the interpreter only (their site-packages hidden), NumPy bound in alone, and private size-limited
+``tmpfs`` mounts as its only writable places (its scratch directory, ``/tmp`` and ``/dev/shm``):
+the repository, ``solutions/``, ``tests/``, other submissions and the grader's files are not in its
+view at all. Inside, the worker limits its memory (address space), CPU time, file size and open
+files, and a seccomp filter forbids ``fork``, ``exec``, ``ptrace`` and every mount and namespace
+call (threads stay allowed). When the worker ends, bubblewrap's PID namespace ends with it, so
+nothing it started outlives it, and ``--die-with-parent`` ends it if the grader dies first.
 """
 
 from __future__ import annotations
 
-import functools
-import glob
 import json
+import math
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import worker as wire
+from .bwrap import (
+    INSIDE_SITE,
+    INSIDE_WORKER,
+    RESTRICTED,
+    WORKER,
+    Limits,
+    SandboxUnavailable,
+    _environment,
+    _python,
+    bwrap_command,
+    numpy_dirs,
+    require_sandbox,
+    sandbox_problem,
+)
 
-WORKER = Path(wire.__file__).resolve()
-INSIDE_WORKER = "/opt/grader/worker.py"
-INSIDE_SITE = "/opt/site"
-
-REFUSAL = ("grading runs each notebook in a bubblewrap sandbox, and {problem}. Install it "
-           "(Debian/Ubuntu: `make bubblewrap`, or `apt-get install bubblewrap`) and make sure "
-           "user namespaces are allowed. Student code is never run unsandboxed unless you ask for "
-           "it with --unsandboxed (only for notebooks you trust).")
-
-
-class SandboxUnavailable(RuntimeError):
-    """Raised instead of running student code when the sandbox cannot be used."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one submission may use. Times in seconds, sizes in bytes."""
-
-    test_s: float = 5.0       # all calls of one graded test together
-    cell_s: float = 10.0      # one notebook cell while the notebook loads
-    load_s: float = 60.0      # the whole notebook
-    memory: int = 1 << 30     # address space of the worker
-    cpu_s: int = 300          # CPU time of the worker over its life
-    scratch: int = 64 << 20   # its scratch directory (tmpfs)
-    file_size: int = 16 << 20
-    open_files: int = 64
+__all__ = ["RESTRICTED", "Limits", "SandboxUnavailable", "WorkerDied", "Remote",
+           "bwrap_command", "require_sandbox", "sandbox_problem"]
 
 
 class WorkerDied(Exception):
@@ -64,83 +55,32 @@ class WorkerDied(Exception):
         self.status, self.reason = status, reason
 
 
-def numpy_dirs() -> list[Path]:
-    """NumPy's package folder and its bundled libraries (``numpy.libs``), if any."""
-    import numpy
-
-    package = Path(numpy.__file__).resolve().parent
-    return [p for p in (package, package.parent / "numpy.libs") if p.is_dir()]
-
-
-def _python() -> Path:
-    return Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+def _unmeasured(reply: dict) -> dict:
+    """A worker's reply without a ``peak`` or ``seconds`` of its own making: only the grader
+    measures."""
+    reply.pop("peak", None)
+    reply.pop("seconds", None)
+    return reply
 
 
-def _hidden_site_dirs(prefixes: list[str]) -> list[str]:
-    found = set()
-    for prefix in prefixes:
-        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
-                        "lib/python3/dist-packages", "local/lib/python3*/site-packages",
-                        "local/lib/python3*/dist-packages"):
-            found.update(p for p in glob.glob(os.path.join(prefix, pattern)) if os.path.isdir(p))
-    return sorted(found)
-
-
-def bwrap_command(limits: Limits) -> list[str]:
-    """The bubblewrap command line of one worker."""
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-               "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            command += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            command += ["--ro-bind", top, top]
-    prefixes = ["/usr"]
-    base = os.path.realpath(sys.base_prefix)
-    if not base.startswith("/usr/"):
-        command += ["--ro-bind", base, base]
-        prefixes.append(base)
-    for hidden in _hidden_site_dirs(prefixes):
-        command += ["--tmpfs", hidden]
-    for folder in numpy_dirs():
-        command += ["--ro-bind", str(folder), f"{INSIDE_SITE}/{folder.name}"]
-    command += ["--ro-bind", str(WORKER), INSIDE_WORKER,
-                "--proc", "/proc", "--dev", "/dev",
-                "--size", str(limits.scratch), "--tmpfs", "/scratch",
-                "--size", str(1 << 20), "--tmpfs", "/tmp",
-                "--chdir", "/scratch"]
-    for key, value in _environment("/scratch").items():
-        command += ["--setenv", key, value]
-    return command
-
-
-def _environment(home: str) -> dict[str, str]:
-    return {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-
-
-@functools.cache
-def sandbox_problem() -> str | None:
-    """Why the sandbox cannot run here, or None when it can (checked once per process)."""
-    if shutil.which("bwrap") is None:
-        return "bubblewrap (`bwrap`) is not installed"
+def _status_kb(pid: int, field: str) -> int | None:
     try:
-        run = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/",
-                              "/", "--proc", "/proc", "--dev", "/dev", "true"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap could not start: {exc}"
-    if run.returncode != 0:
-        return f"bubblewrap cannot create a sandbox here: {run.stderr.strip()[:300]}"
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     return None
 
 
-def require_sandbox() -> None:
-    """Raise :class:`SandboxUnavailable` with the refusal message when bwrap cannot run."""
-    problem = sandbox_problem()
-    if problem:
-        raise SandboxUnavailable(REFUSAL.format(problem=problem))
+def _reset_peak(pid: int) -> int | None:
+    """Reset a process's peak resident memory to its current one (kB), which it returns."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return None
+    return _status_kb(pid, "VmRSS")
 
 
 def _signal_name(number: int) -> str:
@@ -153,10 +93,11 @@ def _signal_name(number: int) -> str:
 class Remote:
     """One running worker holding one notebook's namespace."""
 
-    def __init__(self, limits: Limits, unsandboxed: bool = False) -> None:
+    def __init__(self, limits: Limits, unsandboxed: bool = False,
+                 budget_end: float | None = None) -> None:
         self.limits = limits
         config = {"memory": limits.memory, "cpu": limits.cpu_s, "fsize": limits.file_size,
-                  "nofile": limits.open_files, "seccomp": True}
+                  "nofile": limits.open_files, "seccomp": sys.platform == "linux"}
         if unsandboxed:
             self._scratch = __import__("tempfile").TemporaryDirectory(prefix="pooling-worker-")
             site = Path(self._scratch.name) / "site"
@@ -178,25 +119,48 @@ class Remote:
                                         start_new_session=True)
         self._buffer = b""
         self.cell: int | None = None
+        self.budget_end = budget_end if budget_end is not None else math.inf
         ready = self._receive(time.monotonic() + 30, "starting")
         if ready.get("ev") != "ready":
             self.close()
             raise WorkerDied("crashed", f"the sandbox did not start: {ready}")
 
     # -- frames --------------------------------------------------------------------------
-    def _send(self, message: dict) -> None:
-        try:
-            wire.write_frame(self.process.stdin.fileno(), message)
-        except OSError:
-            raise self._death("while receiving a request") from None
+    def _deadline(self, deadline: float) -> float:
+        return min(deadline, self.budget_end)
+
+    def _timed_out(self, doing: str, deadline: float) -> WorkerDied:
+        self.close()
+        if deadline >= self.budget_end:
+            return WorkerDied("timeout", f"{doing}: the notebook used up its total time of "
+                                         f"{self.limits.total_s:g} s")
+        return WorkerDied("timeout", f"{doing}: {self._time_limit_text}")
+
+    def _send(self, message: dict, deadline: float, doing: str) -> None:
+        """Write one request, never blocking past ``deadline`` (a worker may stop reading)."""
+        deadline = self._deadline(deadline)
+        data = json.dumps(message).encode("utf-8")
+        data = wire._HEADER.pack(len(data)) + data
+        fd = self.process.stdin.fileno()
+        os.set_blocking(fd, False)
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise self._timed_out(f"{doing} (it stopped reading the grader's requests)",
+                                      deadline)
+            try:
+                data = data[os.write(fd, data[:1 << 16]):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise self._death(doing) from None
 
     def _read(self, size: int, deadline: float, doing: str) -> bytes:
         fd = self.process.stdout.fileno()
         while len(self._buffer) < size:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.close()
-                raise WorkerDied("timeout", f"{doing}: {self._time_limit_text}")
+                raise self._timed_out(doing, deadline)
             chunk = os.read(fd, max(size - len(self._buffer), 1 << 16))
             if not chunk:
                 raise self._death(doing)
@@ -207,12 +171,19 @@ class Remote:
     _time_limit_text = "did not finish within the time limit"
 
     def _receive(self, deadline: float, doing: str) -> dict:
+        deadline = self._deadline(deadline)
         (size,) = wire._HEADER.unpack(self._read(wire._HEADER.size, deadline, doing))
         if size > wire.MAX_FRAME:
             self.close()
             raise WorkerDied("crashed", f"{doing}: sent more than {wire.MAX_FRAME >> 20} MiB")
+        data = self._read(size, deadline, doing)
+        # JSON items cost the judge ~100 bytes each once decoded: count them first
+        if data.count(b",") + data.count(b"[") + data.count(b"{") > wire.MAX_ITEMS:
+            self.close()
+            raise WorkerDied("crashed", f"{doing}: sent more than {wire.MAX_ITEMS} items "
+                                        "(answers must be arrays, numbers or short tuples)")
         try:
-            message = json.loads(self._read(size, deadline, doing).decode("utf-8"))
+            message = json.loads(data.decode("utf-8"))
         except (ValueError, RecursionError):
             self.close()
             raise WorkerDied("crashed", f"{doing}: sent data the grader cannot read") from None
@@ -243,8 +214,9 @@ class Remote:
     # -- requests ------------------------------------------------------------------------
     def load(self, cells: list[tuple[int, str]]) -> list[str]:
         """Run the notebook's cells; the notes of the cells that raised."""
-        self._send({"op": "load", "cells": cells, "cell_limit": self.limits.cell_s})
         deadline = time.monotonic() + self.limits.load_s
+        self._send({"op": "load", "cells": cells, "cell_limit": self.limits.cell_s}, deadline,
+                   "while loading")
         self._time_limit_text = (f"the notebook did not finish running within the time limit of "
                                  f"{self.limits.load_s:g} s")
         while True:
@@ -259,14 +231,66 @@ class Remote:
                 self.close()
                 raise WorkerDied("crashed", f"{where}: sent an unexpected message")
 
-    def call(self, name: str, args: object, kwargs: object, limit: float, doing: str,
-             trace: bool = False) -> dict:
+    def call(self, name: str, args: object, kwargs: object, limit: float,
+             doing: str) -> dict:
         """Run ``name(*args, **kwargs)`` in the worker; its reply (see ``worker.py``)."""
-        self._send({"op": "call", "name": name, "args": wire.encode(args, strict=False),
-                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit,
-                    "trace": trace})
+        deadline = time.monotonic() + limit + 2.0
         self._time_limit_text = f"did not return within the time limit of {self.limits.test_s:g} s"
-        return self._receive(time.monotonic() + limit + 2.0, doing)
+        self._send({"op": "call", "name": name, "args": wire.encode(args, strict=False),
+                    "kwargs": wire.encode(kwargs, strict=False), "limit": limit}, deadline, doing)
+        return _unmeasured(self._receive(deadline, doing))
+
+    def define(self, source: str, limit: float) -> dict:
+        """Run the grader's reference ``source`` in the worker (its own namespace)."""
+        deadline = time.monotonic() + limit
+        self._send({"op": "define", "source": source}, deadline, "defining the reference")
+        return _unmeasured(self._receive(deadline, "defining the reference"))
+
+    def measured_call(self, name: str, args: object, kwargs: object, limit: float,
+                      doing: str, grader: bool = False) -> dict:
+        """:meth:`call`, and ``peak``: the most resident memory the call itself held beyond
+        what the worker held before it, in bytes, read by the grader from the worker's
+        ``/proc`` entry (``None`` when it cannot be read). The arguments are decoded before
+        and the answer encoded after the measured span; the worker cannot reset the peak
+        (its ``/proc`` is read-only)."""
+        deadline = time.monotonic() + limit + 4.0
+        self._time_limit_text = f"did not return within the time limit of {self.limits.test_s:g} s"
+        self._send({"op": "stage", "args": wire.encode(args, strict=False),
+                    "kwargs": wire.encode(kwargs, strict=False)}, deadline, doing)
+        reply = self._receive(deadline, doing)
+        if reply.get("ev") != "staged":
+            return _unmeasured(reply)
+        pid = self.worker_pid()
+        before = _reset_peak(pid) if pid else None
+        started = time.perf_counter()
+        self._send({"op": "call", "name": name, "staged": True, "keep": True, "limit": limit,
+                    "grader": grader}, deadline, doing)
+        reply = self._receive(deadline, doing)
+        seconds = time.perf_counter() - started  # the call alone, as the grader sees it
+        if reply.get("ev") != "done":
+            return _unmeasured(reply)
+        after = None
+        if before is not None:  # the kernel updates VmHWM lazily: the answer may be in VmRSS
+            after = max(_status_kb(pid, "VmHWM") or 0, _status_kb(pid, "VmRSS") or 0)
+        self._send({"op": "fetch", "limit": limit}, deadline, doing)
+        reply = _unmeasured(self._receive(deadline, doing))
+        if reply.get("ev") == "result":
+            reply["seconds"] = seconds
+            reply["peak"] = None if after is None else max(after - before, 0) * 1024
+        return reply
+
+    def worker_pid(self) -> int | None:
+        """The worker's process id as the grader sees it (bubblewrap's youngest descendant)."""
+        pid = self.process.pid
+        for _ in range(4):
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                return None
+            if not children:
+                return pid
+            pid = int(children[-1])
+        return pid
 
     def close(self) -> int | None:
         """End the worker and everything it started; its exit code."""

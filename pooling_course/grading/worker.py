@@ -11,12 +11,17 @@ Requests and replies (JSON objects):
 
 - ``{"op": "load", "cells": [[number, source], ...], "cell_limit": s}`` -> one
   ``{"ev": "cell", "n": number}`` as each cell starts, then ``{"ev": "loaded", "notes": [...]}``;
-- ``{"op": "call", "name": f, "args": ..., "kwargs": ..., "limit": s, "trace": bool}`` ->
-  ``{"ev": "result", "value": ..., "peak": bytes}`` (``peak``: the most memory the call held at
-  once, by ``tracemalloc``, when ``trace`` is true; the student's code runs in this process, so
-  the figure is as trustworthy as a notebook is honest, unlike the value, which the grader
-  judges itself), ``{"ev": "error", ...}``, ``{"ev": "timeout"}``, ``{"ev": "missing"}`` or
-  ``{"ev": "unsupported", "type": ...}``.
+- ``{"op": "call", "name": f, "args": ..., "kwargs": ..., "limit": s}`` ->
+  ``{"ev": "result", "value": ...}``, ``{"ev": "error", ...}``, ``{"ev": "timeout"}``,
+  ``{"ev": "missing"}`` or ``{"ev": "unsupported", "type": ...}``;
+- for a call whose memory the grader measures from outside (it reads the worker's peak
+  resident memory from ``/proc``, which the worker cannot reset): ``{"op": "stage", "args":
+  ..., "kwargs": ...}`` -> ``{"ev": "staged"}`` (the arguments decoded beforehand), then
+  ``{"op": "call", "name": f, "staged": true, "keep": true, "limit": s}`` -> ``{"ev":
+  "done"}`` (the answer kept, not yet encoded) or an error as above, then ``{"op": "fetch"}``
+  -> the kept answer as a ``result``;
+- ``{"op": "define", "source": ...}`` -> ``{"ev": "defined"}``: the grader's reference code,
+  run in a namespace of its own; ``"grader": true`` in a call calls a function of it.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ import signal
 import struct
 import sys
 import traceback
-import tracemalloc
 
 MAX_FRAME = 64 << 20
 MAX_DEPTH = 32
+MAX_ITEMS = 100_000  # JSON items (brackets and commas) in one frame, counted before decoding
 _HEADER = struct.Struct(">Q")
 TOO_LARGE = f"an answer of more than {MAX_FRAME >> 20} MiB"
+TOO_MANY = f"an answer of more than {MAX_ITEMS} items (return an array, not nested lists)"
 
 
 class WireError(ValueError):
@@ -174,7 +180,9 @@ def decode(tree: object, depth: int = 0, functions: bool = False) -> object:
 def write_frame(fd: int, message: dict) -> None:
     data = json.dumps(message).encode("utf-8")
     if len(data) > MAX_FRAME:
-        raise WireError(f"more than {MAX_FRAME >> 20} MiB")
+        raise WireError(TOO_LARGE)
+    if data.count(b",") + data.count(b"[") + data.count(b"{") > MAX_ITEMS:
+        raise WireError(TOO_MANY)
     data = _HEADER.pack(len(data)) + data
     while data:
         data = data[os.write(fd, data):]
@@ -214,67 +222,14 @@ def _student_traceback(exc: BaseException) -> str:
     return "".join(lines)[-1500:]
 
 
-def _deny_new_processes() -> bool:
-    """A seccomp filter on this process: no fork, no exec (threads stay allowed)."""
-    import ctypes
-    import platform
-
-    arch = platform.machine()
-    tables = {"x86_64": (0xC000003E, {"fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
-                                      "clone3": 435, "clone": 56}),
-              "aarch64": (0xC00000B7, {"execve": 221, "execveat": 281, "clone3": 435,
-                                       "clone": 220})}
-    if arch not in tables:
-        return False
-    audit_arch, numbers = tables[arch]
-    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    allow, errno, kill = 0x7FFF0000, 0x00050000, 0x80000000
-    prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, kill), (ld, 0, 0, 0)]
-    if arch == "x86_64":  # the x32 ABI's numbers would slip past the checks below
-        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, errno | 1)]
-    for name in ("fork", "vfork", "execve", "execveat"):
-        if name in numbers:
-            prog += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, errno | 1)]
-    prog += [(jeq, 0, 1, numbers["clone3"]), (ret, 0, 0, errno | 38),  # ENOSYS: use clone
-             (jeq, 0, 3, numbers["clone"]), (ld, 0, 0, 16),
-             (jset, 1, 0, 0x00010000), (ret, 0, 0, errno | 1), (ret, 0, 0, allow)]
-
-    class Filter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                    ("k", ctypes.c_uint32)]
-
-    class Program(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
-
-    filters = (Filter * len(prog))(*[Filter(c, t, f, k) for c, t, f, k in prog])
-    program = Program(len(prog), filters)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
-                           ctypes.c_ulong]
-    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        return False
-    return libc.prctl(22, 2, ctypes.byref(program), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
-
-
-def _limit_resources(config: dict) -> None:
-    import resource
-
-    for name, value in (("RLIMIT_AS", config.get("memory")), ("RLIMIT_CPU", config.get("cpu")),
-                        ("RLIMIT_FSIZE", config.get("fsize")), ("RLIMIT_CORE", 0),
-                        ("RLIMIT_NOFILE", config.get("nofile")),
-                        ("RLIMIT_NPROC", config.get("nproc"))):
-        if value is not None:
-            try:
-                resource.setrlimit(getattr(resource, name), (int(value), int(value)))
-            except (ValueError, OSError):
-                pass
-
-
 class Worker:
     def __init__(self, requests: io.BufferedReader, replies: int) -> None:
         self.requests, self.replies = requests, replies
         self.scope: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins,
                                          "display": lambda *args, **kwargs: None}
+        self.staged: tuple | None = None
+        self.grader: dict[str, object] = {"__name__": "grader", "__builtins__": builtins}
+        self.kept: object = None
 
     def reply(self, message: dict) -> None:
         write_frame(self.replies, message)
@@ -306,42 +261,77 @@ class Worker:
         self.reply({"ev": "loaded", "notes": notes})
 
     def call(self, name: str, args: object, kwargs: object, limit: float,
-             trace: bool = False) -> None:
-        function = self.scope.get(name)
+             keep: bool = False, grader: bool = False) -> None:
+        function = (self.grader if grader else self.scope).get(name)
         if not callable(function):
             self.reply({"ev": "missing", "what": "not defined" if function is None else
                         f"not a function but {describe_type(function)}"})
             return
         try:
-            args, kwargs = decode(args, functions=True), decode(kwargs, functions=True)
-            peak = None
-            if trace:
-                tracemalloc.start()
-                try:
-                    answer = self.timed(limit, lambda: function(*args, **kwargs))
-                    peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else -1
-                finally:
-                    tracemalloc.stop()
-                value = encode(answer)
+            if args is None:  # staged beforehand
+                args, kwargs = self.staged
             else:
-                value = self.timed(limit, lambda: encode(function(*args, **kwargs)))
+                args, kwargs = decode(args, functions=True), decode(kwargs, functions=True)
+            self.staged = None
+            if keep:
+                self.kept = self.timed(limit, lambda: function(*args, **kwargs))
+                self.reply({"ev": "done"})
+                return
+            value = self.timed(limit, lambda: encode(function(*args, **kwargs)))
         except TimeLimit:
             self.reply({"ev": "timeout"})
         except WireError as exc:
             self.reply({"ev": "unsupported", "type": str(exc)[:300]})
         except BaseException as exc:  # noqa: BLE001 - reported to the grader as data
-            try:
-                message = str(exc)[:2000]
-            except BaseException:  # noqa: BLE001 - a str() that raises
-                message = "(its message could not be shown)"
-            self.reply({"ev": "error", "type": type(exc).__name__[:100],
-                        "builtin": _builtin_base(exc), "message": message,
-                        "traceback": _student_traceback(exc)})
+            self.reply_error(exc)
         else:
-            try:
-                self.reply({"ev": "result", "value": value, "peak": peak})
-            except WireError:
-                self.reply({"ev": "unsupported", "type": TOO_LARGE})
+            self.send_value(value)
+
+    def reply_error(self, exc: BaseException) -> None:
+        try:
+            message = str(exc)[:2000]
+        except BaseException:  # noqa: BLE001 - a str() that raises
+            message = "(its message could not be shown)"
+        self.reply({"ev": "error", "type": type(exc).__name__[:100],
+                    "builtin": _builtin_base(exc), "message": message,
+                    "traceback": _student_traceback(exc)})
+
+    def send_value(self, value: object) -> None:
+        try:
+            self.reply({"ev": "result", "value": value})
+        except WireError as exc:
+            self.reply({"ev": "unsupported", "type": str(exc)})
+
+    def fetch(self, limit: float) -> None:
+        answer, self.kept = self.kept, None
+        try:
+            value = self.timed(limit, lambda: encode(answer))
+        except TimeLimit:
+            self.reply({"ev": "timeout"})
+        except WireError as exc:
+            self.reply({"ev": "unsupported", "type": str(exc)[:300]})
+        except BaseException as exc:  # noqa: BLE001 - a __len__ that raises, say
+            self.reply_error(exc)
+        else:
+            self.send_value(value)
+
+    def define(self, source: str) -> None:
+        """Run the grader's reference code (a function to time the student's against) in a
+        namespace of its own."""
+        try:
+            exec(compile(source, "grader reference", "exec"), self.grader)
+        except BaseException as exc:  # noqa: BLE001 - reported to the grader as data
+            self.reply_error(exc)
+        else:
+            self.reply({"ev": "defined"})
+
+    def stage(self, args: object, kwargs: object) -> None:
+        try:
+            self.staged = (decode(args, functions=True), decode(kwargs, functions=True))
+        except BaseException as exc:  # noqa: BLE001 - reported to the grader as data
+            self.reply_error(exc)
+        else:
+            self.reply({"ev": "staged"})
 
     def serve(self) -> None:
         while True:
@@ -354,8 +344,15 @@ class Worker:
             if request.get("op") == "load":
                 self.load(request["cells"], request["cell_limit"])
             elif request.get("op") == "call":
-                self.call(request["name"], request["args"], request["kwargs"], request["limit"],
-                          bool(request.get("trace")))
+                self.call(request["name"], request.get("args"), request.get("kwargs"),
+                          request["limit"], bool(request.get("keep")),
+                          bool(request.get("grader")))
+            elif request.get("op") == "stage":
+                self.stage(request["args"], request["kwargs"])
+            elif request.get("op") == "fetch":
+                self.fetch(request["limit"])
+            elif request.get("op") == "define":
+                self.define(str(request["source"]))
 
 
 def main() -> None:
@@ -374,9 +371,13 @@ def main() -> None:
     os.close(output)
     import numpy  # noqa: F401 - imported before the limits, as every notebook needs it
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import confine  # beside this file, in the sandbox too
+
+    sys.path.pop(0)
     signal.signal(signal.SIGALRM, _on_alarm)
-    _limit_resources(config)
-    if config.get("seccomp") and not _deny_new_processes():
+    confine.limit_resources(config)
+    if config.get("seccomp") and not confine.deny_new_processes():
         write_frame(replies, {"ev": "fatal", "message": "could not install the seccomp filter"})
         return
     write_frame(replies, {"ev": "ready"})
