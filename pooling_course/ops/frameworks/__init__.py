@@ -10,7 +10,7 @@ to PyTorch.
 from .onnx import onnx_pool
 from .pool_nd import output_length, pool_nd, same_pads
 from .porting import TorchPlan, to_torch
-from .tensorflow import keras_pool, tf_avg_pool, tf_max_pool
+from .tensorflow import keras_pool, tf_avg_pool, tf_max_pool, tf_max_pool_with_argmax
 
 __all__ = ["TorchPlan", "keras_pool", "onnx_pool", "output_length", "pool_nd", "same_pads",
-           "tf_avg_pool", "tf_max_pool", "to_torch"]
+           "tf_avg_pool", "tf_max_pool", "tf_max_pool_with_argmax", "to_torch"]

@@ -107,6 +107,32 @@ def tf_max_pool(input: np.ndarray, ksize: int | Sequence[int], strides: int | Se
     return pool_nd(x, k, s, pads, mode="max", channels_last=last)
 
 
+def tf_max_pool_with_argmax(input: np.ndarray, ksize: int | Sequence[int],
+                            strides: int | Sequence[int], padding: str,
+                            include_batch_in_index: bool = False
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """``tf.nn.max_pool_with_argmax`` (NHWC only): the maxima and their flat NHWC indices.
+
+    A maximum at ``[b, y, x, c]`` has the index ``(y * width + x) * channels + c``, plus
+    ``b * height * width * channels`` with ``include_batch_in_index``.
+
+    >>> x = np.array([3.0, 1, 2, 5]).reshape(1, 2, 1, 2)
+    >>> tf_max_pool_with_argmax(x, [2, 1], 1, "VALID")[1].ravel()
+    array([0, 3])
+    """
+    x = np.asarray(input)
+    _layout(x, "NHWC")
+    k = _window_arg(ksize, 2, True, "ksize")
+    s = _window_arg(strides, 2, True, "strides")
+    pads = tf_pads(x.shape, k, s, padding, True)
+    y, plane = pool_nd(x, k, s, pads, channels_last=True, return_indices=True)
+    n, h, w, c = x.shape
+    index = plane * c + np.arange(c)
+    if include_batch_in_index:
+        index = index + np.arange(n).reshape(n, 1, 1, 1) * (h * w * c)
+    return y, index.astype(np.int64)
+
+
 def tf_avg_pool(input: np.ndarray, ksize: int | Sequence[int], strides: int | Sequence[int],
                 padding: str, data_format: str | None = None) -> np.ndarray:
     """``tf.nn.avg_pool``: a SAME window divides by its cells inside the input.
