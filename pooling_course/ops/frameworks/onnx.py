@@ -6,7 +6,8 @@ ONNX spells pooling differently from PyTorch: ``strides`` default to 1 (not the 
 (odd cell at the end, TensorFlow's SAME) or ``SAME_LOWER`` (at the beginning), ``LpPool``
 raises ``|x|`` to the power ``p`` (PyTorch's ``lp_pool`` keeps the sign for odd ``p``), and
 ``MaxPool``'s indices count over the whole tensor, row-major (``storage_order=0``) or with the
-spatial axes column-major (``storage_order=1``).
+spatial axes column-major (``storage_order=1``). ONNX does not say what a max does with
+NaN; here a NaN wins its window, as in PyTorch, TensorFlow and JAX.
 """
 
 from __future__ import annotations
