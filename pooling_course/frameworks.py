@@ -23,7 +23,8 @@ from .ops.frameworks import TorchPlan, pool_nd, same_pads, tf_max_pool, to_torch
 
 __all__ = [
     "FRAMEWORKS", "PlannedPool", "SameMaxPool2d", "SameMaxPoolFunction",
-    "import_keras", "keras_same_max_pool_layer", "run_onnxruntime", "train_digits_with",
+    "import_keras", "keras_same_max_pool_layer", "onnx_node_tests", "run_onnxruntime",
+    "train_digits_with",
     "window_rules", "windows_compare", "windows_figure",
 ]
 
@@ -63,6 +64,29 @@ def run_onnxruntime(op_type: str, *inputs: np.ndarray, n_outputs: int = 1,
     session = onnxruntime.InferenceSession(model.SerializeToString(),
                                            providers=["CPUExecutionProvider"])
     return session.run(None, dict(zip(names, inputs, strict=True)))
+
+
+def onnx_node_tests(pattern: str = "pool") -> list[tuple[str, str, list, dict, list]]:
+    """ONNX's backend node tests whose name holds ``pattern``, from the installed ``onnx``
+    wheel's data files: ``(name, op_type, inputs, attributes, expected outputs)``."""
+    import glob
+
+    import onnx
+    from onnx import helper, numpy_helper
+
+    root = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
+    cases = []
+    for folder in sorted(glob.glob(os.path.join(root, f"test_*{pattern}*"))):
+        node = onnx.load(os.path.join(folder, "model.onnx")).graph.node[0]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+        data = os.path.join(folder, "test_data_set_0")
+        tensors = [[numpy_helper.to_array(onnx.load_tensor(f"{data}/{kind}_{i}.pb"))
+                    for i in range(len(names))]
+                   for kind, names in (("input", node.input), ("output", node.output))]
+        cases.append((os.path.basename(folder), node.op_type, *tensors[:1], attrs,
+                      tensors[1]))
+    return cases
 
 
 # --- the PyTorch side of a port ---------------------------------------------------------------
