@@ -13,11 +13,14 @@ loop reference (``*_loop``) and, where it has one, its gradient (``*_backward``)
 * :mod:`~pooling_course.ops.mixed`: ``mixed_pool2d``, ``gated_pool2d`` (Lee et al., 2016),
   ``softmax_pool2d`` and ``min_pool2d``;
 * :mod:`~pooling_course.ops.sequence`: ``max_over_time`` (Kim, 2014) and ``attention_pool``
-  (Ilse et al., 2018).
+  (Ilse et al., 2018);
+* :mod:`~pooling_course.ops.frameworks`: the pooling rules of TensorFlow/Keras and ONNX, and
+  how to reproduce each in PyTorch.
 
 Every name below is importable from ``pooling_course.ops`` directly.
 """
 
+from . import frameworks
 from .blur import *  # noqa: F403
 from .blur import __all__ as _blur_all
 from .mixed import *  # noqa: F403
@@ -34,4 +37,4 @@ from .stochastic import *  # noqa: F403
 from .stochastic import __all__ as _stochastic_all
 
 __all__ = [*_blur_all, *_spp_all, *_roi_all, *_roi_align_all, *_stochastic_all, *_mixed_all,
-           *_sequence_all]
+           *_sequence_all, "frameworks"]
