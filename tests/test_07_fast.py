@@ -95,6 +95,20 @@ def test_bench_ratio_is_the_median_of_paired_ratios_and_meets_its_target():
     backward = bench.Case("max", (1, 1, 8, 8), 2, 2, backward=True)
     slow = bench.Row(backward, "float64", 1.0, 0.5, 1, 1.0, 0.0, ratios=[2.0, 1.5, 1.0])
     assert slow.ratio == 1.5 and slow.cells()[8] == "≤ 1 missed"
+    # half of torch's time is asked of 2-d forward float32 only; the rest must not be slower
+    for case, dtype, target in [(forward, "float64", "≤ 1 met"),
+                                (bench.Case("max", (1, 1, 8), 2, 2), "float32", "≤ 1 met"),
+                                (bench.Case("max", (1, 1, 8, 8), 2, 2), "float32", "≤ 0.5 missed")]:
+        row = bench.Row(case, dtype, 1.0, 1.0, 1, 1.0, 0.0, ratios=[0.8])
+        assert row.cells()[8] == target, (case, dtype)
+
+
+def test_bench_roof_is_measured_at_the_rows_working_set():
+    """The copy that a row's bandwidth is compared with moves the same bytes as the row."""
+    row = bench.run_case(bench.Case("max", (2, 3, 8, 8), 2, 2), np.float32, 1,
+                         np.random.default_rng(0))
+    assert row.nbytes == 2 * 3 * 8 * 8 * 4 * 5 // 4
+    assert row.copy_bandwidth == bench.copy_bandwidth(row.nbytes)  # the cached measurement
 
 
 # --- graded: exercise 07_fast ------------------------------------------------------------------
