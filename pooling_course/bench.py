@@ -179,16 +179,17 @@ def copy_bandwidth(moved: int, repeats: int = 7) -> float:
     return 2 * src.nbytes * batch / max(statistics.median(times[1:]), 1e-9)
 
 
-def peak_temporary(fn: Callable[[], np.ndarray]) -> int:
-    """Bytes ``fn()`` allocates at its peak beyond its result (``tracemalloc`` sees NumPy's
-    array buffers)."""
+def peak_temporary(fn: Callable[[], np.ndarray | tuple[np.ndarray, ...]]) -> int:
+    """Bytes ``fn()`` allocates at its peak beyond its result, an array or a tuple of arrays
+    such as values and indices (``tracemalloc`` sees NumPy's array buffers)."""
     tracemalloc.start()
     try:
         result = fn()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    return max(peak - result.nbytes, 0)
+    arrays = result if isinstance(result, tuple) else (result,)
+    return max(peak - sum(a.nbytes for a in arrays), 0)
 
 
 def run_case(case: Case, dtype: type, repeats: int, rng: np.random.Generator) -> Row:
