@@ -260,7 +260,9 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and, with
     ``first_code`` (max pooling with indices, see :class:`_Winners`), each window's winning
     kernel position, else ``None``: views into buffers the next block overwrites."""
-    plane = int(np.prod(planes.shape[1:]))
+    # Blocks hold BLOCK_ELEMENTS 4-byte values' worth: wider values, fewer planes, so that
+    # a float64 block and its phases still fit the cache.
+    plane = int(np.prod(planes.shape[1:])) * max(1, np.dtype(dtype).itemsize // 4)
     most = blocks_of(planes.shape[0], plane)
     buffers = layout.buffers(most, dtype, start)
     result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
