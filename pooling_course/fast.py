@@ -14,26 +14,29 @@ windows), from the slowest to the fastest:
 :func:`max_pool2d_backward_shifted` is the backward pass written the same way: an
 accumulation over the ``k*k`` shifted views instead of a scatter. The timing helpers measure
 CPU time (``time.process_time``), so that other processes on a shared machine do not count,
-and :func:`roofline_figure` draws the measurements against the machine's memory roof.
+and :func:`roofline_figure` draws the measurements against the roofs: NumPy's copy
+bandwidth at the working set a kernel moves (:func:`copy_bandwidth`), NumPy's ``np.maximum``
+throughput (:func:`maximum_throughput`) and the CPU's vector ceiling (:func:`vector_ceiling`).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .bench import peak_temporary
+from .bench import copy_bandwidth, peak_temporary
 from .functional import pool_output_size
 
 __all__ = [
     "max_pool2d_loops", "max_pool2d_sliding", "max_pool2d_reshape", "max_pool2d_shifted",
-    "avg_pool2d_shifted", "max_pool2d_backward_shifted", "cpu_time", "copy_bandwidth",
-    "maximum_throughput", "peak_temporary", "bytes_moved", "roofline_figure",
+    "avg_pool2d_shifted", "max_pool2d_shifted_channels_last", "max_pool2d_backward_shifted",
+    "cpu_time", "copy_bandwidth", "maximum_throughput", "vector_ceiling", "cache_sizes",
+    "peak_temporary", "bytes_moved", "roofline_figure",
 ]
 
 
@@ -123,6 +126,29 @@ def max_pool2d_shifted(x: np.ndarray, kernel_size: int, stride: int | None = Non
     return out
 
 
+def max_pool2d_shifted_channels_last(x: np.ndarray, kernel_size: int,
+                                     stride: int | None = None) -> np.ndarray:
+    """Rung 4 on an ``(N, H, W, C)`` array, the layout torch calls ``channels_last``: the
+    same ``k*k`` views, now over axes 1 and 2, so that NumPy's inner loop runs over the ``C``
+    contiguous channels of one window position. Returns ``(N, H_out, W_out, C)``.
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> max_pool2d_shifted_channels_last(x, 2)[..., 0]
+    array([[[ 5.,  7.],
+            [13., 15.]]])
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(f"x must be an (N, H, W, C) numpy array, got {getattr(x, 'shape', x)}")
+    views = _offset_views(np.moveaxis(x, 3, 1), kernel_size, stride)  # (N, C, H', W') each
+    n, c, out_h, out_w = views[0].shape
+    out = np.empty((n, out_h, out_w, c), dtype=x.dtype)
+    inner = np.moveaxis(out, 3, 1)  # the same memory, seen as (N, C, H', W')
+    np.copyto(inner, views[0])
+    for view in views[1:]:
+        np.maximum(inner, view, out=inner)
+    return out
+
+
 def avg_pool2d_shifted(x: np.ndarray, kernel_size: int, stride: int | None = None) -> np.ndarray:
     """Rung 4 for sums: the same strided views added one offset at a time in row-major
     order, starting from zero (torch's order, so float results agree to the bit), then
@@ -195,17 +221,9 @@ def cpu_time(fn: Callable[[], object], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def copy_bandwidth(nbytes: int = 64 << 20, repeats: int = 5) -> float:
-    """Bytes per second (read + written) of ``np.copyto`` between two ``nbytes`` arrays:
-    what this machine's memory delivers to NumPy, the roof a pooling kernel sits under."""
-    src = np.ones(nbytes // 8)
-    dst = np.empty_like(src)
-    return 2 * src.nbytes / cpu_time(lambda: np.copyto(dst, src), repeats)
-
-
 def maximum_throughput(n: int = 1 << 14, repeats: int = 200) -> float:
     """Element comparisons per second of ``np.maximum`` on float32 arrays that stay in the
-    L1 cache: the arithmetic roof (memory plays no part)."""
+    L1 cache: NumPy's arithmetic roof (memory plays no part), not the CPU's."""
     a = np.ones(n, dtype=np.float32)
     b = np.ones(n, dtype=np.float32)
 
@@ -216,27 +234,80 @@ def maximum_throughput(n: int = 1 << 14, repeats: int = 200) -> float:
     return n * repeats / cpu_time(many, 3)
 
 
+def _cpuinfo() -> tuple[set[str], float] | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    if "flags" not in fields or "cpu MHz" not in fields:
+        return None
+    return set(fields["flags"].split()), float(fields["cpu MHz"]) * 1e6
+
+
+def vector_ceiling() -> tuple[float, str] | None:
+    """The CPU's float32 comparisons per second at one vector maximum per clock cycle: lanes
+    of its widest vector unit (from ``/proc/cpuinfo``'s flags) times its clock, with a line
+    saying how; ``None`` where ``/proc/cpuinfo`` does not tell."""
+    info = _cpuinfo()
+    if info is None:
+        return None
+    flags, hertz = info
+    lanes, unit = next(((n, name) for name, n in (("avx512f", 16), ("avx", 8), ("sse", 4))
+                        if name in flags), (1, "scalar"))
+    return lanes * hertz, f"{lanes} float32 lanes ({unit}) × {hertz / 1e9:.1f} GHz"
+
+
+def cache_sizes() -> dict[str, int]:
+    """This CPU's data caches, e.g. ``{"L1d": 49152, "L2": 2097152, ...}`` in bytes (from
+    ``/sys``; empty where it does not tell)."""
+    sizes = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    for index in range(8):
+        try:
+            with open(f"{base}/index{index}/level") as f:
+                level = f.read().strip()
+            with open(f"{base}/index{index}/type") as f:
+                kind = f.read().strip()
+            with open(f"{base}/index{index}/size") as f:
+                size = f.read().strip()
+        except OSError:
+            break
+        if kind == "Instruction":
+            continue
+        name = f"L{level}" + ("d" if kind == "Data" else "")
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        sizes[name] = int(size.rstrip("KMG")) * units.get(size[-1], 1)
+    return sizes
+
+
 def bytes_moved(x: np.ndarray, out: np.ndarray) -> int:
     """The least memory traffic of a pooling call: read the input once, write the output."""
     return x.nbytes + out.nbytes
 
 
-def roofline_figure(names: Sequence[str], seconds: Sequence[float], comparisons: int,
-                    nbytes: int, bandwidth: float, throughput: float) -> plt.Figure:
-    """A roofline: attainable comparisons per second against arithmetic intensity
-    (comparisons per byte moved), under the memory roof ``intensity * bandwidth`` and the
-    arithmetic roof ``throughput``; one point per measured method at the call's intensity."""
-    intensity = comparisons / nbytes
-    grid = np.logspace(-2, 2, 100)
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    ax.loglog(grid, np.minimum(grid * bandwidth, throughput), color="0.3", lw=2,
-              label="roof: min(bandwidth × intensity, np.maximum in cache)")
-    markers = "os^vDP*X"
-    for i, (name, t) in enumerate(zip(names, seconds, strict=True)):
-        ax.loglog([intensity], [comparisons / t], markers[i % len(markers)], ms=8, label=name)
-    ax.axvline(intensity, color="0.7", ls=":", lw=1)
+def roofline_figure(points: Mapping[str, tuple[float, float]],
+                    memory_roofs: Mapping[str, float],
+                    compute_roofs: Mapping[str, float]) -> plt.Figure:
+    """A roofline: comparisons per second against arithmetic intensity (comparisons per byte
+    moved). ``points`` maps a label to ``(intensity, comparisons per second)``; each memory
+    roof (bytes per second) is the line ``intensity * bandwidth``, each compute roof
+    (comparisons per second) a horizontal line."""
+    grid = np.logspace(-2, 1, 100)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (label, bandwidth), style in zip(memory_roofs.items(), ["-", "--", "-.", ":"],
+                                         strict=False):
+        ax.loglog(grid, grid * bandwidth, color="0.3", ls=style, lw=1.5, label=label)
+    for (label, throughput), color in zip(compute_roofs.items(), ["#8c564b", "#7f7f7f"],
+                                          strict=False):
+        ax.axhline(throughput, color=color, lw=1.5, label=label)
+    markers = "os^vDP*Xh"
+    for i, (label, (intensity, rate)) in enumerate(points.items()):
+        ax.loglog([intensity], [rate], markers[i % len(markers)], ms=7, label=label)
     ax.set_xlabel("arithmetic intensity (comparisons per byte moved)")
     ax.set_ylabel("comparisons per second")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig

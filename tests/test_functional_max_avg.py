@@ -312,3 +312,25 @@ def test_kernels_allocate_no_k2_temporary():
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert peak - out.nbytes <= out.nbytes, (f.__name__, peak / out.nbytes)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@FAST
+@given(data=st.data())
+def test_max_pool1d_without_indices_matches_torch_on_long_rows(dtype, data):
+    """Torch's 1-d max pool without indices runs its own kernel, and ours for it picks every
+    second window start by a cast: rows long enough for several blocks, stride 2, signed
+    zeros tied with each other (the first must win) and NaN."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n = data.draw(st.integers(8, 40))
+    x = rng.choice(np.array([-0.0, 0.0, 1.0, -1.0, np.nan, -np.inf]), (3, 5, n)).astype(dtype)
+    k = data.draw(st.integers(2, 4))
+    kwargs = {"kernel_size": k, "stride": data.draw(st.sampled_from([2, 2, 1, 3])),
+              "dilation": data.draw(st.integers(1, 2)), "ceil_mode": data.draw(st.booleans())}
+    with mock.patch.object(_kernels, "BLOCK_ELEMENTS", n * data.draw(st.integers(1, 4))):
+        result = run_both("max_pool1d", (x,), kwargs)
+    if result is not None:
+        ours, theirs = result
+        assert_same(ours, theirs)
+        # the signs of zeros must agree too
+        assert np.array_equal(np.signbit(ours), np.signbit(theirs))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -69,6 +70,42 @@ def blocks(batch: int, plane: int) -> Iterator[slice]:
     step = blocks_of(batch, plane)
     for b in range(0, batch, step):
         yield slice(b, min(b + step, batch))
+
+
+def rows_max(planes: np.ndarray, k: int, s: int, d: int, out: int) -> np.ndarray | None:
+    """Values-only 1-d max pool of contiguous rows ``(B, n)`` whose windows all lie inside
+    the row (no padding), or ``None`` when that does not hold.
+
+    Per block of rows, the running maximum of *every* window start,
+    ``m[j] = max(x[j], x[j + d], ...)``, in ``k - 1`` contiguous passes over the flat block
+    (a window that crosses into the next row is computed and never read); then every
+    ``s``-th start of each row is picked out. With stride 2 on 2- or 4-byte values the pick
+    reads each pair of values as one unsigned integer of twice the width and casts it down
+    to its low half, the pair's first value on a little-endian machine: a contiguous cast,
+    where a stride-2 copy is one of NumPy's slow strided loops.
+    """
+    rows, n = planes.shape
+    if k < 2 or (out - 1) * s + (k - 1) * d >= n or not planes.flags.c_contiguous:
+        return None
+    keep = first_max(planes.dtype)
+    values = np.empty((rows, out), dtype=planes.dtype)
+    pair = {2: np.uint32, 4: np.uint64}.get(planes.dtype.itemsize)
+    by_cast = s == 2 and pair is not None and n % 2 == 0 and sys.byteorder == "little"
+    if by_cast:
+        target = values.view(np.uint16 if pair == np.uint32 else np.uint32)
+    starts = np.empty(blocks_of(rows, n) * n, dtype=planes.dtype)
+    for block in blocks(rows, n):
+        flat = planes[block].reshape(-1)
+        size = flat.size
+        keep(flat[:size - d], flat[d:], out=starts[:size - d])
+        for a in range(2, k):
+            keep(starts[:size - a * d], flat[a * d:], out=starts[:size - a * d])
+        if by_cast:
+            pairs = starts[:size].view(pair).reshape(-1, n // 2)[:, :out]
+            np.copyto(target[block], pairs, casting="unsafe")
+        else:
+            np.copyto(values[block], starts[:size].reshape(-1, n)[:, :(out - 1) * s + 1:s])
+    return values
 
 
 def _axis(ndim: int, axis: int, index: slice) -> tuple:
@@ -223,7 +260,9 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and, with
     ``first_code`` (max pooling with indices, see :class:`_Winners`), each window's winning
     kernel position, else ``None``: views into buffers the next block overwrites."""
-    plane = int(np.prod(planes.shape[1:]))
+    # Blocks hold BLOCK_ELEMENTS 4-byte values' worth: wider values, fewer planes, so that
+    # a float64 block and its phases still fit the cache.
+    plane = int(np.prod(planes.shape[1:])) * max(1, np.dtype(dtype).itemsize // 4)
     most = blocks_of(planes.shape[0], plane)
     buffers = layout.buffers(most, dtype, start)
     result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)

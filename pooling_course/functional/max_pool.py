@@ -46,6 +46,7 @@ from ._kernels import (
     first_max,
     max_pool_block,
     phase_blocks,
+    rows_max,
     separable_runs,
     start_codes,
 )
@@ -73,6 +74,12 @@ def _max_pool(
     k, s, p, d = window_params(ndim, kernel_size, stride, padding, dilation)
     spatial = planes.shape[1:]
     out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
+    has_real = _has_real(spatial, k, s, p, d, out_shape)
+    if ndim == 1 and not with_indices and p == (0,):
+        # torch's 1-d values-only kernel is a plain loop; ours for it reads no phases
+        values = rows_max(planes, k[0], s[0], d[0], out_shape[0])
+        if values is not None:
+            return values, None, lead, np.broadcast_to(has_real, values.shape)
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
     if with_indices:
@@ -81,7 +88,6 @@ def _max_pool(
         values[block] = result
         if with_indices:
             np.add(base, table[code], out=indices[block])
-    has_real = _has_real(spatial, k, s, p, d, out_shape)
     return values, indices, lead, np.broadcast_to(has_real, values.shape)
 
 
