@@ -227,7 +227,8 @@ def _legend(kinds: set[str], fn_name: str) -> str:
     """What the outlines and the blank cells mean, for the kinds of cells this state draws."""
     pad = ("padding: never a candidate for the maximum" if "max" in fn_name
            else "padding: adds 0 to the sum and counts in the divisor")
-    items = [("pc-sel", "the chosen output cell and its window (click another cell)")]
+    items = [("pc-sel", "the chosen output cell and its window (click another cell, or "
+                        "use the arrow keys)")]
     if "pad" in kinds:
         items.append(("pc-pad", pad))
     if "over" in kinds:

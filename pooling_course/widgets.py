@@ -183,6 +183,7 @@ def to_html(drawn: Any) -> str:
     if hasattr(drawn, "savefig"):
         import matplotlib.pyplot as plt
 
+        alt = figures.describe(drawn)
         buffer = io.BytesIO()
         dpi = 2 * 96  # sharp on high-density screens, shown at half size
         width_in = min(drawn.get_figwidth(), COLUMN_PX / 96)
@@ -192,7 +193,7 @@ def to_html(drawn: Any) -> str:
         width = round(width_in * 96)
         data = base64.b64encode(buffer.getvalue()).decode("ascii")
         return (f'<img class="pc-plot" src="data:image/png;base64,{data}" width="{width}" '
-                f'style="max-width:100%;height:auto" alt="figure">')
+                f'style="max-width:100%;height:auto" alt="{html.escape(alt, quote=True)}">')
     raise TypeError(f"a figure function must return a matplotlib Figure or an HTML string, "
                     f"got {type(drawn).__name__}")
 

@@ -26,15 +26,6 @@ def _load(page, url: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-@pytest.mark.parametrize("path", PAGES or ["<no built book>"])
-def test_page_loads_offline_without_errors(offline_page, server, path):
-    page, traffic = offline_page
-    _load(page, server + path)
-    if page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
-        page.wait_for_selector(".jupyter-widgets", timeout=TIMEOUT)
-    assert traffic.problems() == [], f"{path}: {traffic.problems()}"
-
-
 def _pages_with(marker: str) -> list[str]:
     """The built pages whose HTML contains ``marker``."""
     return [p for p in PAGES if marker in (HTML / p).read_text(encoding="utf-8")]
@@ -42,20 +33,6 @@ def _pages_with(marker: str) -> list[str]:
 
 def _figure_pages() -> list[str]:
     return _pages_with("pc-explorer")
-
-
-@pytest.mark.parametrize("path", _pages_with('class="math') or ["<no page with math>"])
-def test_math_renders_offline(offline_page, server, path):
-    if path.startswith("<"):
-        pytest.skip("the built book has no page with math")
-    page, traffic = offline_page
-    _load(page, server + path)
-    math = page.locator("span.math, div.math")
-    page.wait_for_function(
-        "n => document.querySelectorAll('mjx-container').length >= n", arg=math.count(),
-        timeout=TIMEOUT)
-    assert page.locator("mjx-merror").count() == 0, f"{path}: MathJax reported a TeX error"
-    assert traffic.problems() == []
 
 
 @pytest.mark.parametrize("path", _figure_pages() or ["<no page with a figure>"])
@@ -122,47 +99,6 @@ def test_no_page_loads_anything_from_another_host(book_dir):
         if tags:
             offenders[path] = tags
     assert offenders == {}
-
-
-MAX_PAGE_BYTES = 5 * 2**20
-
-
-def test_every_page_with_all_its_figure_states_weighs_under_5_mb(book_dir, capsys):
-    """A page's HTML holds every precomputed state of its figures (and their images)."""
-    weights = {path: (book_dir / path).stat().st_size for path in PAGES}
-    with capsys.disabled():
-        print("\npage weights: " + ", ".join(f"{p} {w / 2**20:.2f} MB"
-                                              for p, w in sorted(weights.items())))
-    assert {p: w for p, w in weights.items() if w > MAX_PAGE_BYTES} == {}
-
-
-#: Code and output blocks: none may be wider than the column it sits in.
-BLOCKS = ("div.highlight pre, div.cell_output pre, div.output pre, .output_area pre, "
-          "pre.literal-block, div.cell_output .pc-explorer, div.cell_output img")
-COLUMN_CHECK = """els => els.map(e => {
-    const box = e.closest('.bd-article') || document.body;
-    const r = e.getBoundingClientRect(), b = box.getBoundingClientRect();
-    const text = (e.innerText || e.getAttribute('alt') || '').split('\\n')
-        .reduce((a, l) => l.length > a.length ? l : a, '');
-    return {over: Math.max(e.scrollWidth - e.clientWidth, r.right - b.right),
-            line: text.slice(0, 100)};
-}).filter(o => o.over > 1)"""
-
-
-@pytest.mark.parametrize("path", PAGES or ["<no built book>"])
-def test_no_code_or_output_block_scrolls_sideways_at_1280_px(offline_page, server, path):
-    """At a 1280 px window no code cell, output or figure is wider than the text column: a
-    reader never scrolls sideways to see the end of a line (an error message's point is often
-    at its end)."""
-    if path.startswith("<"):
-        pytest.skip("no built book")
-    page, _ = offline_page
-    page.set_viewport_size({"width": 1280, "height": 900})
-    _load(page, server + path)
-    if page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
-        page.wait_for_selector(".jupyter-widgets", timeout=TIMEOUT)
-    wide = page.eval_on_selector_all(BLOCKS, COLUMN_CHECK)
-    assert wide == [], f"{path}: {len(wide)} block(s) overflow, e.g. {wide[:3]}"
 
 
 def test_figure_text_is_at_least_14_px(offline_page, server):
