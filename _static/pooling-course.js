@@ -3,8 +3,9 @@
 // 1. Interactive figures: tools/static_widgets.py draws each figure as HTML with native
 //    controls and its first state; the other states are small script files
 //    (_static/pc-states/<page>/<figure>/<key>.js, each calling pcStates.add). A state is
-//    loaded when a control asks for it, and the states one move away are loaded once the
-//    figure scrolls into view, so a page weighs little until a reader plays with a figure.
+//    loaded when a control asks for it, and the states one move away as soon as a reader
+//    reaches for the controls (pointer or keyboard focus), so a page weighs little until a
+//    reader plays with a figure.
 // 2. Boxes that scroll sideways (a wide equation, code, a table) can be reached and scrolled
 //    by keyboard: each gets tabindex="0" and a name while it overflows.
 (function () {
@@ -101,15 +102,16 @@
         control.addEventListener("change", function () { show(figure); });
       }
     });
-    if ("IntersectionObserver" in window) {
-      var observer = new IntersectionObserver(function (entries) {
-        if (!entries.some(function (e) { return e.isIntersecting; })) return;
-        observer.disconnect();
-        figure.dataset.seen = "1";
-        neighbours(figure).forEach(function (k) { load(figure, k); });
-      }, { rootMargin: "200px" });
-      observer.observe(figure);
+    // A reader reaching for the controls (pointer over them, or keyboard focus in them)
+    // will move one: load the states one move away, so the move shows at once.
+    var panel = figure.querySelector(".pc-controls");
+    function reach() {
+      if (figure.dataset.seen) return;
+      figure.dataset.seen = "1";
+      neighbours(figure).forEach(function (k) { load(figure, k); });
     }
+    panel.addEventListener("pointerenter", reach);
+    panel.addEventListener("focusin", reach);
   }
 
   // -- boxes that scroll sideways -------------------------------------------------------
@@ -137,7 +139,25 @@
     });
   }
 
+  // -- names that match what is shown (axe: label-content-name-mismatch, aria roles) ----
+  function mendNames() {
+    // A folded cell's toggle is named by its visible text ("Show code cell source").
+    document.querySelectorAll("summary[aria-label='Toggle hidden content']").forEach(
+      function (s) { s.removeAttribute("aria-label"); });
+    // Icons are decoration: the buttons holding them have names; an icon's title would
+    // become part of the button's text (and a tooltip that says "null" or repeats it).
+    document.querySelectorAll("i[class*='fa-'], span[class*='fa-']").forEach(function (i) {
+      i.setAttribute("aria-hidden", "true");
+      i.removeAttribute("title");
+    });
+    // The bibliography is a list of entries (doc-biblioentry), not of list items.
+    document.querySelectorAll(".citation-list[role='list']").forEach(function (l) {
+      l.removeAttribute("role");
+    });
+  }
+
   function ready() {
+    mendNames();
     document.querySelectorAll(".pc-explorer.pc-static").forEach(setUpFigure);
     markScrollable();
     var mj = window.MathJax;

@@ -526,7 +526,7 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
         fig.text(0.5, 0.02, f"raw change {result.raw:.3f}    aligned change "
                  f"{result.aligned:.3f} (output moved {result.output_shift} cells)",
                  ha="center", fontsize=10)
-        fig.subplots_adjust(left=0.02, right=0.94, top=0.86, bottom=0.14, wspace=0.08)
+        fig.subplots_adjust(left=0.02, right=0.9, top=0.86, bottom=0.14, wspace=0.08)
     return fig
 
 

@@ -366,18 +366,34 @@ def install_display_hook(shell: object = None) -> bool:
 
         if not fig.axes and not fig.texts:
             return None
-        buffer = io.BytesIO()
-        dpi = fig.dpi
-        fig.savefig(buffer, format="png", dpi=2 * dpi, bbox_inches="tight",
-                    facecolor="white", metadata={"Software": None,
-                                                 "Description": describe(fig)})
-        data = buffer.getvalue()
+        data = png_bytes(fig, 2 * fig.dpi, bbox_inches="tight")
         width, height = _png_size(data)
         return (base64.b64encode(data).decode("ascii"),
                 {"width": width // 2, "height": height // 2})
 
     shell.display_formatter.formatters["image/png"].for_type(Figure, png)
     return True
+
+
+def png_bytes(fig: object, dpi: float, **savefig: object) -> bytes:
+    """``fig`` as a PNG of at most 256 colours, with :func:`describe`'s text as its
+    ``Description``.
+
+    A figure's flat colours and anti-aliased text survive the palette; the file is about a
+    quarter of the full-colour one, which keeps the book's pages light at twice the
+    resolution.
+    """
+    from PIL import Image, PngImagePlugin
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", **savefig)
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Description", describe(fig))
+    out = io.BytesIO()
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG",
+                                                                       pnginfo=info)
+    return out.getvalue()
 
 
 def png_description(data: bytes) -> str | None:

@@ -12,7 +12,7 @@ nested ``Stack`` s of precomputed states, so this module draws it once, at build
 - the state the controls start at, inline, so the figure shows without any script;
 - every other state as a small script file, ``_static/pc-states/<page>/<figure>/<key>.js``,
   which the course's own ``_static/pooling-course.js`` loads when a control asks for it
-  (and the neighbouring states once the figure scrolls into view). A ``<script>`` file, not
+  (and the states one move away once a reader reaches for the controls). A ``<script>`` file, not
   JSON, so that the book also works opened from disk (``file://``), where ``fetch`` fails.
 
 ``<key>`` is the control indices joined by ``-`` in the order of the controls.
