@@ -21,7 +21,7 @@ PAGES = book_pages()
 TIMEOUT = 10_000  # ms
 
 
-def _load(page, url: str) -> None:
+def _load(page, url: str) -> None:  # noqa: D103
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
 
@@ -48,6 +48,11 @@ def test_every_control_of_every_figure_shows_the_package_output(offline_page, se
         _check_state(figure)
         controls = figure.locator("[class*='pc-control-']")
         assert controls.count() > 0, f"{path}: figure {f} has no controls"
+        # Every control is named (a label or a legend) for screen readers.
+        names = figure.evaluate("""f => [...f.querySelectorAll('.pc-control')].map(c =>
+            (c.querySelector('input[type=range]')?.labels?.[0]?.textContent
+             || c.querySelector('legend')?.textContent || '').trim())""")
+        assert all(names), f"{path}: figure {f} has an unnamed control: {names}"
         for c in range(controls.count()):
             control = controls.nth(c)
             name = _control_name(control)
@@ -174,22 +179,37 @@ def _control_name(control) -> str:
 
 
 def _shown_value(control) -> str:
-    """The value a control displays: a slider's readout or the pressed button's label."""
-    readout = control.locator(".widget-readout")
+    """The value a control displays: a slider's readout or the chosen button's label."""
+    readout = control.locator(".pc-readout")  # the book's static figure
+    if readout.count():
+        assert readout.inner_text().strip() == control.locator(
+            "input[type=range]").get_attribute("aria-valuetext"), "slider announces another value"
+        return readout.inner_text().strip()
+    if control.locator("input[type=radio]").count():
+        return control.locator("input[type=radio]:checked + span").inner_text().strip()
+    readout = control.locator(".widget-readout")  # a live ipywidget in JupyterLab
     if readout.count():
         return readout.inner_text().strip()
     return control.locator("button.mod-active").inner_text().strip()
 
 
 def _moves(control) -> list:
-    """Actions that visit every value of the control once, each from the previous one."""
-    handle = control.locator(".noUi-handle")
-    if handle.count():
-        steps = int(float(handle.get_attribute("aria-valuemax")))
-        start = int(float(handle.get_attribute("aria-valuenow")))
+    """Key presses (the keyboard alone) that visit every value of the control once, each
+    from the previous one."""
+    slider = control.locator("input[type=range], .noUi-handle")
+    if slider.count():
+        handle = slider.first
+        native = control.locator("input[type=range]").count() > 0
+        steps = int(float(handle.get_attribute("max" if native else "aria-valuemax")))
+        start = int(float(handle.get_attribute("value" if native else "aria-valuenow")))
         keys = ["Home"] * (start != 0) + ["ArrowRight"] * steps
         keys = keys[1:] if start == 0 else keys  # from the first value, Home changes nothing
         return [(lambda key=key: (handle.focus(), handle.press(key))) for key in keys] or []
+    radios = control.locator("input[type=radio]")
+    if radios.count():  # arrow keys move the choice through the group, wrapping round
+        return [(lambda: (control.locator("input[type=radio]:checked").focus(),
+                          control.locator("input[type=radio]:checked").press("ArrowRight")))
+                for _ in range(radios.count() - 1)]
     buttons = control.locator("button")
     order = [i for i in range(buttons.count()) if "mod-active" not in
              (buttons.nth(i).get_attribute("class") or "")]
@@ -200,12 +220,13 @@ def _move_and_check(figure, step, what: str, redraw: bool = True) -> None:
     """Make one move; another state must come up, and it must be the right one (its
     parameters are the controls' values; with ``redraw``, it is also what the package
     draws for them)."""
-    before = _visible_state(figure).get_attribute("id")
+    before = _visible_state(figure).element_handle()
     step()
-    try:
+    try:  # a new state element, the display no longer waiting for a state file
         figure.page.wait_for_function(
             "([fig, before]) => { const s = [...fig.querySelectorAll('.pc-state')]"
-            ".find(e => e.offsetParent !== null); return s && s.id !== before; }",
+            ".find(e => e.offsetParent !== null); return s && s !== before"
+            " && !fig.querySelector('[aria-busy=true]'); }",
             arg=[figure.element_handle(), before], timeout=TIMEOUT)
     except Exception as exc:  # playwright's TimeoutError
         raise AssertionError(f"{what} did not change the figure") from exc
