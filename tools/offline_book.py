@@ -33,6 +33,7 @@ As a script, ``python tools/offline_book.py`` only copies the files (e.g. to che
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -240,6 +241,13 @@ def setup(app: object) -> dict[str, object]:
     os.environ["IPYTHONDIR"] = str(ipython)
 
     def add_static(app: object, config: object) -> None:
+        # A change to the course's stylesheet or script, or to this drawing of the pages,
+        # rewrites every page (an 'html' config value changes); notebooks are not re-run.
+        digest = hashlib.sha256()
+        for path in sorted([*(ROOT / "_static").glob("*"), *Path(__file__).parent.glob("*.py")]):
+            if path.is_file():
+                digest.update(path.name.encode() + path.read_bytes())
+        config.pooling_course_assets = digest.hexdigest()[:16]
         try:
             static = copy_assets()
         except FileNotFoundError as exc:
@@ -248,6 +256,7 @@ def setup(app: object) -> dict[str, object]:
         # Without a default the theme logs "Got invalid theme mode" on a reader's first visit.
         config.html_context.setdefault("default_mode", "auto")
 
+    app.add_config_value("pooling_course_assets", "", "html")
     app.connect("config-inited", add_static)
     app.add_css_file("pooling_course/icons.css")
     app.connect("doctree-resolved", figure_alt_text)

@@ -145,6 +145,15 @@ def test_clicking_an_output_cell_outlines_its_window_and_only_it(offline_page, s
     state.locator("td.pc-o0-1").click()
     page.mouse.move(0, 0)  # hovering previews a cell; move away to see the chosen one
     assert state.evaluate(outlined) == expected(0, 1)
+    # By keyboard alone: Tab reaches the chosen cell's radio button, whose name says which
+    # cell it is; an arrow key chooses the next cell (row by row).
+    chosen = state.locator("td.pc-o0-1 input[type=radio]")
+    assert chosen.is_checked() and "row 1, column 2" in chosen.get_attribute("aria-label")
+    chosen.focus()
+    page.keyboard.press("ArrowRight")
+    nxt = (0, 2) if last[1] >= 2 else (1, 0)
+    assert state.locator(f"td.pc-o{nxt[0]}-{nxt[1]} input[type=radio]").is_checked()
+    assert state.evaluate(outlined) == expected(*nxt)
     assert traffic.problems() == []
 
 
