@@ -240,6 +240,8 @@ GRID_CSS = f"""
 .pc-grid td input[type=radio] {{ position: absolute; opacity: 0; width: 1px; height: 1px;
   margin: 0; pointer-events: none; }}
 .pc-grid td:has(input:focus-visible) {{ outline: 3px solid #1a5fb4; outline-offset: 2px; }}
+.pc-sr {{ position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0;
+  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }}
 .pc-key {{ display: inline-block; width: 1.1em; height: 1.1em; vertical-align: -.2em;
   margin: 0 .3em 0 .8em; border-radius: 3px; }}
 .pc-key.pc-in {{ background: {_hex_at(0.45)}; border: 3px solid transparent; }}
