@@ -319,7 +319,11 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
         axes[0].set_title(f"input, shifted {shift_px} px")
         axes[1].imshow(out, vmin=0, vmax=1)
         axes[1].set_title(f"{pool} pool")
-        axes[2].imshow(out - ref, cmap="RdBu_r", vmin=-1, vmax=1)
+        diff = axes[2].imshow(out - ref, cmap="RdBu_r", vmin=-1, vmax=1)
+        # Red and blue carry the sign: the bar says which is which (and that white is 0).
+        bar = fig.colorbar(diff, ax=axes[2], fraction=0.046, pad=0.03, ticks=[-1, 0, 1],
+                           label="change")
+        bar.ax.tick_params(labelsize=9)
         axes[2].set_title(f"$y(T_{{{shift_px}}}x) - T_{{{result.output_shift}}}\\,y(x)$")
         for ax in axes:
             ax.set_xticks([])
@@ -327,7 +331,7 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
         fig.text(0.5, 0.02, f"raw change {result.raw:.3f}    aligned change "
                  f"{result.aligned:.3f} (output moved {result.output_shift} cells)",
                  ha="center", fontsize=10)
-        fig.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.14, wspace=0.08)
+        fig.subplots_adjust(left=0.02, right=0.9, top=0.86, bottom=0.14, wspace=0.08)
     return fig
 
 

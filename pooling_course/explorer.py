@@ -180,7 +180,12 @@ class _Figure:
                                             vmin=float(self.x.min()), vmax=float(self.x.max()))
             notes.append(f"{html.escape(name)} gives {'the same' if same else 'a DIFFERENT'} "
                          "output.")
-        body = (f'<div class="pc-panels">{panels}</div>' + _legend(kinds, fn.__name__)
+        settings = ", ".join(f"{k} {v}" for k, v in kwargs.items())
+        summary = (f"{fn.__name__}, {settings}: a {self.x.shape[0]}×{self.x.shape[1]} input "
+                   f"and its {out.shape[0]}×{out.shape[1]} output; output cell row "
+                   f"{last[0] + 1}, column {last[1] + 1} and its window are outlined.")
+        body = (f'<p class="pc-sr">{html.escape(summary)}</p>'
+                f'<div class="pc-panels">{panels}</div>' + _legend(kinds, fn.__name__)
                 + "".join(f'<p class="pc-note">{n}</p>' for n in notes))
         return _div(attrs, body)
 
@@ -227,7 +232,8 @@ def _legend(kinds: set[str], fn_name: str) -> str:
     """What the outlines and the blank cells mean, for the kinds of cells this state draws."""
     pad = ("padding: never a candidate for the maximum" if "max" in fn_name
            else "padding: adds 0 to the sum and counts in the divisor")
-    items = [("pc-sel", "the chosen output cell and its window (click another cell)")]
+    items = [("pc-sel", "the chosen output cell and its window (click another cell, or "
+                        "use the arrow keys)")]
     if "pad" in kinds:
         items.append(("pc-pad", pad))
     if "over" in kinds:

@@ -46,7 +46,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -183,16 +182,16 @@ def to_html(drawn: Any) -> str:
     if hasattr(drawn, "savefig"):
         import matplotlib.pyplot as plt
 
-        buffer = io.BytesIO()
+        alt = figures.describe(drawn)
         dpi = 2 * 96  # sharp on high-density screens, shown at half size
         width_in = min(drawn.get_figwidth(), COLUMN_PX / 96)
         drawn.set_size_inches(width_in, drawn.get_figheight() * width_in / drawn.get_figwidth())
-        drawn.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+        png = figures.png_bytes(drawn, dpi)
         plt.close(drawn)
         width = round(width_in * 96)
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        data = base64.b64encode(png).decode("ascii")
         return (f'<img class="pc-plot" src="data:image/png;base64,{data}" width="{width}" '
-                f'style="max-width:100%;height:auto" alt="figure">')
+                f'style="max-width:100%;height:auto" alt="{html.escape(alt, quote=True)}">')
     raise TypeError(f"a figure function must return a matplotlib Figure or an HTML string, "
                     f"got {type(drawn).__name__}")
 

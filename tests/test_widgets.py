@@ -321,7 +321,12 @@ def test_every_output_cell_is_linked_to_its_window_and_the_last_is_chosen_at_fir
     for params, value in _chapter_states():
         k, s, p, d, _ = (params[n] for n in CHAPTER_CONTROLS)
         out = _output(value)
-        picks = re.findall(r'<input type="radio" name="([^"]*)"( checked)?>', value)
+        picks = re.findall(r'<input type="radio" name="([^"]*)" aria-label="([^"]*)"'
+                           r'( checked)?>', value)
+        # Each radio button is named by the cell it chooses (read aloud as it is reached).
+        assert all(re.fullmatch(r"output \d+×\d+, row \d+, column \d+: \S+", label)
+                   for _, label, _ in picks), picks[:2]
+        picks = [(name, c) for name, _, c in picks]
         assert len(picks) == out.size and len({name for name, _ in picks}) == 1
         checked = [i for i, (_, c) in enumerate(picks) if c]
         assert checked == [out.size - 1], params  # the last output cell, row-major
@@ -364,3 +369,25 @@ def test_average_pooling_with_dilation_says_why_it_is_refused():
 def test_figure_text_is_at_least_14_px():
     sizes = re.findall(r"font-size:\s*([\d.]+)(px|em|rem)", figures.GRID_CSS)
     assert sizes and all(unit == "px" and float(v) >= 14 for v, unit in sizes)
+
+
+def test_a_figure_image_says_what_it_shows_and_keeps_its_words_in_the_png():
+    """Alt text comes from the figure (title, axis labels, legend), not a placeholder, and
+    the PNG the book build reads carries the same text."""
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    from pooling_course.widgets import to_html
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0], label="box K=2")
+    ax.set_title("gain of a box")
+    ax.set_xlabel("ω")
+    ax.legend()
+    expected = figures.describe(fig)
+    assert "gain of a box" in expected and "ω" in expected and "box K=2" in expected
+    drawn = to_html(fig)
+    assert f'alt="{html.escape(expected, quote=True)}"' in drawn
+    png = base64.b64decode(re.search(r"base64,([^\"]+)", drawn).group(1))
+    assert figures.png_description(png) == expected

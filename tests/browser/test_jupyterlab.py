@@ -129,6 +129,10 @@ def test_chapter_runs_live_in_jupyterlab_and_every_control_recomputes(browser, l
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors too, and references jupyterlab-myst could not resolve (logged as
+    # warnings): a reader's notebook must show no broken link.
+    page.on("console", lambda m: (m.type == "error" or "No target for internal reference"
+                                  in m.text) and errors.append(f"console: {m.text}"))
     started = time.monotonic()
     try:
         page.goto(lab)  # with ?reset: no notebook reopened from an earlier chapter
