@@ -60,8 +60,8 @@ def max_pool2d_backward_loop(
     for the others: the window's ``grad_output`` goes whole to its winner. The winner is the
     first maximum in row-major window order, or the last NaN if the window holds one; padding
     is never a candidate. An element that wins several windows collects the sum. A window with
-    no real element (possible with dilation or ``ceil_mode``) has nowhere to send its gradient
-    and is skipped.
+    no real element (within PyTorch's padding cap, possible only with dilation > 1) has nowhere
+    to send its gradient and is skipped.
 
     Args:
         grad_output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, the gradient of the

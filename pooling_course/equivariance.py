@@ -3,12 +3,12 @@
 The shift operator :func:`shift` (circular or zero-filled), the normalised change of a pooled
 output under a shift (:func:`normalized_change`, :func:`shift_change`,
 :func:`phase_averaged_change`), the frequency response of the blur filters
-(:func:`filter_response`), the chapter's interactive figure and its network experiment
-(:func:`digits_experiment`: a small CNN on scikit-learn's bundled 8×8 digits, in PyTorch;
-torch is imported only there and in the functions that compare with it).
+(:func:`filter_response`) and the chapter's interactive figure.
 
 The anti-aliased pools of Zhang (2019) are the library's, :mod:`pooling_course.ops.blur`
 (``blur_pool1d/2d``, ``max_blur_pool1d/2d``, their rules), imported here like a user would.
+The chapter's network experiments live in :mod:`pooling_course.robustness`; torch is imported
+here only in the functions that compare with it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 
 from . import functional as PF
 from ._args import ntuple
-from .equivariance_digits import DigitsResult, _torch_pool, digits_experiment  # noqa: F401
 
 # The page calls the chapter's ops as E.<name>: the library's, imported like a user would.
 from .ops.blur import (  # noqa: F401
+    _blur_pads,
     binomial_filter,
     blur_pool1d,
     blur_pool2d,
@@ -38,8 +38,7 @@ from .ops.blur import (  # noqa: F401
 __all__ = [
     "filter_response", "shift", "normalized_change", "ShiftChange",
     "shift_change", "phase_averaged_change", "POOLS", "max_pool", "avg_pool", "max_blur_pool",
-    "probe_images",
-    "shift_figure", "shift_figure_compare", "DigitsResult", "digits_experiment",
+    "probe_images", "shift_figure", "shift_figure_compare",
 ]
 
 
@@ -347,3 +346,33 @@ def shift_figure_compare(shift_px: int = 0, pool: str = "max") -> Any:
              "average": "torch.nn.functional.avg_pool2d",
              "max-blur": "torch max_pool2d(stride=1) + pad(reflect) + conv2d(groups=C)"}
     return Comparison(names[pool], POOLS[pool](moved), theirs)
+
+
+def _torch_blur_pool2d(x: Any, filter_size: int, stride: int) -> Any:
+    """antialiased-cnns' BlurPool in torch: reflect pad, then the separable filter at every
+    ``stride``-th position, as weighted sums of strided slices (the same numbers as the
+    reference's grouped convolution, and much faster to train through on a CPU)."""
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    before, after = _blur_pads(filter_size)
+    taps = binomial_filter(filter_size).tolist()
+    if filter_size > 1:
+        x = F.pad(x, (before, after, before, after), mode="reflect")
+    out_h = (x.shape[-2] - filter_size) // stride + 1
+    out_w = (x.shape[-1] - filter_size) // stride + 1
+    rows = sum(w * x[..., a:a + stride * (out_h - 1) + 1:stride, :]
+               for a, w in enumerate(taps))
+    return sum(w * rows[..., b:b + stride * (out_w - 1) + 1:stride]
+               for b, w in enumerate(taps))
+
+
+def _torch_pool(pool: str, x: Any, filter_size: int = 4) -> Any:
+    import torch.nn.functional as F  # noqa: N812 (torch's own alias)
+
+    if pool == "max":
+        return F.max_pool2d(x, 2, 2)
+    if pool == "average":
+        return F.avg_pool2d(x, 2, 2)
+    if pool == "max-blur":
+        return _torch_blur_pool2d(F.max_pool2d(x, 2, 1), filter_size, 2)
+    raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")

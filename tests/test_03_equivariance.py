@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pooling_course import equivariance as E
+from pooling_course import robustness as R
 from pooling_course import widgets
 from pooling_course.grading import expect
 
@@ -251,12 +252,55 @@ def test_static_figure_holds_every_state_and_names_its_functions():
     assert "gives the same output" in html and "DIFFERENT" not in html
 
 
-def test_digits_experiment_is_deterministic_and_learns():
-    first = E.digits_experiment(seeds=(0,), epochs=2)
-    again = E.digits_experiment(seeds=(0,), epochs=2)
-    assert first == again
-    assert [r.pool for r in first] == ["max", "max-blur"]
-    assert all(r.accuracy > 0.3 and 0 <= r.consistency <= 1 for r in first)
+def test_blur_matrix_is_the_blur_pool():
+    x = np.random.default_rng(3).normal(size=(2, 9, 7))
+    flat = x.reshape(2, -1) @ R.blur_matrix(9, 7)
+    assert np.allclose(flat.reshape(2, 5, 4), torch_blur(x, R.FILTER_SIZE, 2, 2))
+
+
+def test_the_networks_max_blur_layer_equals_the_torch_formulation():
+    x = torch.randn(3, 4, 9, 8, dtype=torch.float32)
+    ours = R._halve(x, "max-blur")
+    dense = F.max_pool2d(x, 2, 1).double().numpy()
+    assert np.allclose(ours.numpy(), torch_blur(dense, R.FILTER_SIZE, 2, 2), atol=1e-6)
+
+
+def test_networks_differ_only_in_the_pool_and_training_is_seeded():
+    first, again = R.train("max-blur", 0, epochs=2), R.train("max-blur", 0, epochs=2)
+    assert np.array_equal(first.train_loss, again.train_loss)
+    assert first.train_loss[1] < first.train_loss[0]
+    shapes = {p: [tuple(t.shape) for t in R.make_net(p).parameters()] for p in R.POOLS}
+    assert shapes["max"] == shapes["max-blur"]
+    assert shapes["none"][:4] == shapes["max"][:4] and shapes["none"][4] == (10, 1600)
+    with pytest.raises(ValueError, match="pool"):
+        R.make_net("min")
+
+
+def test_transform_rotates_counter_clockwise_and_scales_about_the_centre():
+    image = np.zeros((6, 6))
+    image[1, 4] = 1.0  # top right
+    assert np.allclose(R.transform(image, angle=90), np.rot90(image))
+    assert np.allclose(R.transform(image, angle=360), image, atol=1e-12)
+    assert np.allclose(R.transform(image, scale=1.0), image)
+    ring = np.zeros((9, 9))
+    ring[4, 6] = 1.0  # 2 pixels right of the centre
+    grown = R.transform(ring, scale=1.5)  # -> 3 pixels right of the centre
+    assert grown[4, 7] == pytest.approx(1.0) and grown.sum() > 1
+    with pytest.raises(ValueError, match="scale"):
+        R.transform(image, scale=0)
+
+
+def test_consistency_counts_unchanged_predictions():
+    class Fixed(torch.nn.Module):
+        def forward(self, x):  # class = is the top-left pixel bright
+            return torch.stack([x[:, 0, 0, 0], 1 - x[:, 0, 0, 0]], dim=1)
+
+    images = np.zeros((4, 1, 2, 2), dtype=np.float32)
+    images[:2, 0, 0, 0] = 1.0
+    moved = images.copy()
+    moved[0, 0, 0, 0] = 0.0  # one of four predictions changes
+    assert R.consistency(Fixed(), images, [moved]) == 0.75
+    assert R.consistency(Fixed(), images, [images, moved]) == 0.875
 
 
 # --- graded: exercise 03_equivariance ----------------------------------------------------------

@@ -194,6 +194,46 @@ def test_figure_rejects_unknown_values(kwargs):
         backward.routing_figure(**kwargs)
 
 
+def test_with_dilation_1_no_window_allowed_by_torch_is_all_padding():
+    """Within torch's cap p <= k/2, a dilation-1 window always holds a real element (the
+    chapter's claim); with dilation 2 some windows hold padding only."""
+    empty = {1: 0, 2: 0}
+    for length, k, s, d, ceil in itertools.product(range(1, 13), range(1, 7), range(1, 7),
+                                                   (1, 2), (False, True)):
+        for p in range(k // 2 + 1):
+            try:
+                out = F.max_pool1d(torch.zeros(1, 1, length), k, s, p, d, ceil_mode=ceil)
+            except RuntimeError:
+                continue
+            empty[d] += bool(torch.isinf(out).any())
+    assert empty[1] == 0 and empty[2] > 0
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_transposed_convolution_is_the_adjoint_not_the_inverse(stride):
+    rng = np.random.default_rng(stride)
+    x = torch.tensor(rng.normal(size=(1, 2, 9, 9)))
+    w = torch.tensor(rng.normal(size=(3, 2, 3, 3)))
+    z = F.conv2d(x, w, stride=stride)
+    y = torch.tensor(rng.normal(size=z.shape))
+    extra = (9 - 3) % stride
+    back = F.conv_transpose2d(y, w, stride=stride, output_padding=extra)
+    assert back.shape == x.shape
+    assert torch.isclose((z * y).sum(), (x * back).sum())
+    round_trip = F.conv_transpose2d(z, w, stride=stride, output_padding=extra)
+    assert not torch.allclose(round_trip, x)
+
+
+def test_max_unpool_is_the_adjoint_of_max_pool_routing():
+    rng = np.random.default_rng(8)
+    x, g, v = rng.normal(size=(3, 8, 8)), rng.normal(size=(3, 4, 4)), rng.normal(size=(3, 8, 8))
+    _, idx = PF.max_pool2d(x, 2, return_indices=True)
+    unpooled = PF.max_unpool2d(g, idx, 2, output_size=(8, 8))
+    assert np.array_equal(unpooled, PF.max_pool2d_backward(g, x, 2))
+    routed = np.take_along_axis(v.reshape(3, -1), idx.reshape(3, -1), axis=1)
+    assert np.isclose((unpooled * v).sum(), (g.reshape(3, -1) * routed).sum())
+
+
 # --- learning dynamics ---------------------------------------------------------------------
 
 def test_training_is_seeded_and_records_every_step():
