@@ -465,3 +465,35 @@ def test_max_over_time_matches_torch_on_random_batches_with_ties(submission, rng
             v, p = torch.from_numpy(x[i, :, :real]).max(-1)
             np.testing.assert_array_equal(values[i], v.numpy(), f"sequence {i}")
             np.testing.assert_array_equal(positions[i], p.numpy(), f"sequence {i}")
+
+
+def _torch_pool(x: np.ndarray, size: int) -> np.ndarray:
+    """One stride-1 max pool of ``size`` with padding ``size // 2`` (torch pads with -inf)."""
+    return F.max_pool2d(torch.from_numpy(x)[None], size, 1, size // 2)[0].numpy()
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="sppf",
+                    hint="Entry 0 is x itself; each pool pads k // 2 cells of -inf on every "
+                         "side, so its output keeps the map's size.")
+def test_sppf_on_the_notebook_impulse(submission):
+    x = np.full((11, 11), -1.0)
+    x[5, 5] = 1.0
+    got = _array(submission.sppf(x), (4, 11, 11), "sppf(x)")
+    np.testing.assert_array_equal(got[0], x, "entry 0 must be the input")
+    assert [int((level == 1).sum()) for level in got] == [1, 25, 81, 121], (
+        "one 1 on -1s should spread to a 5x5, a 9x9 and the whole 11x11 square")
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="sppf",
+                    hint="Pad with -inf, not 0: on a map of negative values a zero padding "
+                         "wins at the border. Pool the previous output, not the input.")
+def test_sppf_chain_equals_one_pool_of_the_summed_window(submission, rng):
+    for height, width, k, count in [(7, 9, 5, 3), (12, 5, 3, 2), (6, 6, 7, 1), (10, 13, 3, 4)]:
+        x = rng.normal(size=(height, width)) - 2.0  # mostly negative: padding must never win
+        got = _array(submission.sppf(x, k, count), (count + 1, height, width), "sppf(x)")
+        for j in range(1, count + 1):
+            size = j * (k - 1) + 1
+            np.testing.assert_array_equal(
+                got[j], _torch_pool(x, size),
+                err_msg=f"{height}x{width}, kernel_size={k}: entry {j} should equal one "
+                        f"{size}x{size} max pool")
