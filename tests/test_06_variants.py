@@ -479,3 +479,45 @@ def test_max_over_time_matches_torch_on_random_batches_with_ties(submission, rng
             expect.array(values[i], v.numpy(), f"values of {what}", hints, dtype=False)
             expect.array(positions[i].astype(np.int64), p.numpy(), f"positions of {what}",
                          {"values": OVER_TIME_HINT, "off_by_one": OVER_TIME_HINT}, dtype=False)
+
+
+def _torch_pool(x: np.ndarray, size: int) -> np.ndarray:
+    """One stride-1 max pool of ``size`` with padding ``size // 2`` (torch pads with -inf)."""
+    return F.max_pool2d(torch.from_numpy(x)[None], size, 1, size // 2)[0].numpy()
+
+
+SPPF_ZERO_PAD_HINT = ("Pad with -inf, not 0: on a map of negative values a zero padding wins "
+                      "at the border.")
+
+
+@pytest.mark.graded(EXERCISE, points=1, question="6.4 sppf",
+                    hint="Entry 0 is x itself; each pool pads k // 2 cells of -inf on every "
+                         "side, so its output keeps the map's size.")
+def test_sppf_on_the_notebook_impulse(submission):
+    x = np.full((11, 11), -1.0)
+    x[5, 5] = 1.0
+    got = _array(submission.sppf(x), (4, 11, 11), "sppf(x)")
+    expect.array(got[0], x, "sppf(x)[0], which must be the input itself", dtype=False)
+    ones = [int((level == 1).sum()) for level in got]
+    if ones != [1, 25, 81, 121]:
+        expect.fail("values", f"counting the 1s in each entry of sppf(x): expected "
+                              f"[1, 25, 81, 121] (one 1 on -1s spreads to a 5x5, a 9x9 and the "
+                              f"whole 11x11 square), got {ones}",
+                    {"values": "Pool the previous entry, not the input, each time."})
+
+
+@pytest.mark.graded(EXERCISE, points=2, question="6.4 sppf",
+                    hint="Pad with -inf, not 0: on a map of negative values a zero padding "
+                         "wins at the border. Pool the previous output, not the input.")
+def test_sppf_chain_equals_one_pool_of_the_summed_window(submission, rng):
+    for height, width, k, count in [(7, 9, 5, 3), (12, 5, 3, 2), (6, 6, 7, 1), (10, 13, 3, 4)]:
+        x = rng.normal(size=(height, width)) - 2.0  # mostly negative: padding must never win
+        got = _array(submission.sppf(x, k, count), (count + 1, height, width), "sppf(x)")
+        for j in range(1, count + 1):
+            size = j * (k - 1) + 1
+            want = _torch_pool(x, size)
+            hints = {"values": SPPF_ZERO_PAD_HINT if np.any(got[j] == 0) else
+                     "Entry j is the max pool of entry j - 1 (kernel_size k, stride 1, "
+                     "padding k // 2): chained, it equals one pool of j * (k - 1) + 1."}
+            expect.array(got[j], want, f"sppf(x, {k}, {count})[{j}] on a {height}x{width} "
+                                       f"map (one {size}x{size} max pool)", hints, dtype=False)

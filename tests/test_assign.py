@@ -48,7 +48,7 @@ def test_the_check_fails_when_an_exercise_is_out_of_date(tmp_path, capsys):
     assert assign(solutions, exercises, check=True) == []
     nb = nbformat.read(solutions / "04_backward.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "# BEGIN SOLUTION" in c.source)
-    cell.source = cell.source.replace("# BEGIN SOLUTION \"part 1:", "# BEGIN SOLUTION \"4.1:")
+    cell.source = cell.source.replace("# BEGIN SOLUTION \"part 4.1:", "# BEGIN SOLUTION \"4.1:")
     nbformat.write(nb, solutions / "04_backward.ipynb")
     assert main(["assign", "--check", "--solutions", str(solutions), "--exercises",
                  str(exercises)]) == 1
