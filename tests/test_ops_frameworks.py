@@ -30,6 +30,8 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import helper, numpy_helper  # noqa: E402
 
+from pooling_course.frameworks import run_onnxruntime  # noqa: E402
+
 NODE_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
 NODE_TESTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(NODE_DIR, "test_*pool*")))
 
@@ -67,21 +69,8 @@ def test_onnx_backend_node_test(name):
 # --- onnxruntime on random configurations --------------------------------------------------
 
 def _run_ort(op_type, inputs, attrs, n_out=1):
-    names = [f"in{i}" for i in range(len(inputs))]
-    outs = [f"out{i}" for i in range(n_out)]
-    node = helper.make_node(op_type, names, outs, **attrs)
-    types = {np.float32: onnx.TensorProto.FLOAT, np.int64: onnx.TensorProto.INT64}
-    graph = helper.make_graph(
-        [node], "g",
-        [helper.make_tensor_value_info(nm, types[a.dtype.type], a.shape)
-         for nm, a in zip(names, inputs, strict=True)],
-        [helper.make_tensor_value_info(o, types[np.float32 if i == 0 else np.int64], None)
-         for i, o in enumerate(outs)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)])
-    model.ir_version = 10
-    sess = ort.InferenceSession(model.SerializeToString(),
-                                providers=["CPUExecutionProvider"])
-    return sess.run(None, dict(zip(names, inputs, strict=True)))
+    """onnxruntime's answer, from the same one-node model the chapter builds."""
+    return run_onnxruntime(op_type, *inputs, n_outputs=n_out, **attrs)
 
 
 def _random_config(rng, n):
