@@ -1,9 +1,9 @@
-"""Fast kernels for max and average pooling: shifted strided views, one offset at a time.
+"""Blocks and stride phases: what the fast max and average kernels share.
 
 :func:`~pooling_course.functional.sliding_windows` exposes every window as a view
 ``(B, *out, *kernel)``; reducing that view with ``argmax`` needs a contiguous ``(…, k*k)`` copy,
-and the padding it reads needs a padded copy of the whole input. The kernels here read the
-same elements without either copy:
+and the padding it reads needs a padded copy of the whole input. The kernels read the same
+elements without either copy:
 
 * **Runs instead of padding.** For kernel offset ``a`` along an axis, output ``o`` reads input
   position ``o * s - p + a * d``. The outputs whose position lies inside the input form one
@@ -16,21 +16,18 @@ same elements without either copy:
   offset is one contiguous pass (:func:`phase_blocks`). It pays when windows overlap (an
   element is read by several offsets) and when indices are tracked (several passes per
   offset read the same phase).
-* **Max values are separable.** Without indices and without overlap, a window's maximum is
-  the maximum over rows of the rows' maxima: reduce the last axis first, then the next
-  (:func:`separable_runs`), reading each element once from the input.
 * **Blocks of planes.** The work runs on blocks of ``(H, W)`` planes small enough that every
   pass over a block hits the cache, so the several passes per offset cost little memory traffic.
 
-Average pooling is not made separable: torch adds a window's elements one after another in
-row-major order, and adding rows first would round differently.
+What is particular to each op lives beside it: :mod:`._max_kernels` (separable maxima, the
+1-d values-only kernel, which kernel position won) and :mod:`._avg_kernels` (sums in
+torch's order).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -72,100 +69,10 @@ def blocks(batch: int, plane: int) -> Iterator[slice]:
         yield slice(b, min(b + step, batch))
 
 
-def rows_max(planes: np.ndarray, k: int, s: int, d: int, out: int) -> np.ndarray | None:
-    """Values-only 1-d max pool of contiguous rows ``(B, n)`` whose windows all lie inside
-    the row (no padding), or ``None`` when that does not hold.
-
-    Per block of rows, the running maximum of *every* window start,
-    ``m[j] = max(x[j], x[j + d], ...)``, in ``k - 1`` contiguous passes over the flat block
-    (a window that crosses into the next row is computed and never read); then every
-    ``s``-th start of each row is picked out. With stride 2 on 2- or 4-byte values the pick
-    reads each pair of values as one unsigned integer of twice the width and casts it down
-    to its low half, the pair's first value on a little-endian machine: a contiguous cast,
-    where a stride-2 copy is one of NumPy's slow strided loops.
-    """
-    rows, n = planes.shape
-    if k < 2 or (out - 1) * s + (k - 1) * d >= n or not planes.flags.c_contiguous:
-        return None
-    keep = first_max(planes.dtype)
-    values = np.empty((rows, out), dtype=planes.dtype)
-    pair = {2: np.uint32, 4: np.uint64}.get(planes.dtype.itemsize)
-    by_cast = s == 2 and pair is not None and n % 2 == 0 and sys.byteorder == "little"
-    if by_cast:
-        target = values.view(np.uint16 if pair == np.uint32 else np.uint32)
-    starts = np.empty(blocks_of(rows, n) * n, dtype=planes.dtype)
-    for block in blocks(rows, n):
-        flat = planes[block].reshape(-1)
-        size = flat.size
-        keep(flat[:size - d], flat[d:], out=starts[:size - d])
-        for a in range(2, k):
-            keep(starts[:size - a * d], flat[a * d:], out=starts[:size - a * d])
-        if by_cast:
-            pairs = starts[:size].view(pair).reshape(-1, n // 2)[:, :out]
-            np.copyto(target[block], pairs, casting="unsafe")
-        else:
-            np.copyto(values[block], starts[:size].reshape(-1, n)[:, :(out - 1) * s + 1:s])
-    return values
-
-
-def _axis(ndim: int, axis: int, index: slice) -> tuple:
+def axis_key(ndim: int, axis: int, index: slice) -> tuple:
     key = [slice(None)] * ndim
     key[axis] = index
     return tuple(key)
-
-
-def separable_runs(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-                   p: tuple[int, ...], d: tuple[int, ...],
-                   out_shape: tuple[int, ...]) -> list[tuple[int, int, int, list]]:
-    """What every block of a values-only max pool shares: per spatial axis, innermost
-    first, ``(array axis, stride, output size, runs)`` (:func:`offset_runs`)."""
-    return [(axis + 1, s[axis], out_shape[axis],
-             offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis], out_shape[axis]))
-            for axis in range(len(k) - 1, -1, -1)]
-
-
-def start_codes(k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
-                d: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
-    """Each window's code when nothing beats torch's start value: the row-major kernel
-    position of its first real element, ``(1, *out)``, in the smallest integer type that
-    holds every kernel position (codes are moved around, fewer bytes move faster)."""
-    size = int(np.prod(k))
-    dtype = np.int8 if size <= 127 else np.int16 if size <= 32767 else np.int32
-    ndim = len(k)
-    code = np.zeros((1,) * (ndim + 1), dtype=dtype)
-    step = 1
-    for axis in range(ndim - 1, -1, -1):
-        grid = [1] * (ndim + 1)
-        grid[axis + 1] = -1
-        offsets = first_offsets(k[axis], s[axis], p[axis], d[axis], out_shape[axis])
-        code = (code + step * offsets.reshape(grid)).astype(dtype)
-        step *= k[axis]
-    return code
-
-
-def max_pool_block(x: np.ndarray, axes: list, low: np.generic) -> np.ndarray:
-    """Max pool one block of planes ``(b, *spatial)`` to its values ``(b, *out)``, one axis
-    after another (a window's maximum is the maximum of its rows' maxima); ``axes`` from
-    :func:`separable_runs`."""
-    for axis, s, out, runs in axes:
-        x = _max_along(x, axis, s, out, runs, low)
-    return x
-
-
-def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list,
-               low: np.generic) -> np.ndarray:
-    """Max over windows along array ``axis`` of ``x``."""
-    shape = list(x.shape)
-    shape[axis] = out
-    values = np.full(shape, low, dtype=x.dtype)
-    # np.maximum propagates NaN; which of two equal values it returns (it matters only for
-    # +0.0 vs -0.0) differs by dtype: keep the earlier one.
-    keep = first_max(x.dtype)
-    for _, lo, hi, start in runs:
-        src = x[_axis(x.ndim, axis, slice(start, start + (hi - lo - 1) * s + 1, s))]
-        dst = values[_axis(x.ndim, axis, slice(lo, hi))]
-        keep(dst, src, out=dst)
-    return values
 
 
 class Phases:
@@ -229,8 +136,8 @@ class Phases:
             if dst is None:
                 buf[...] = pad
             for axis, (lo, hi) in enumerate(ranges or (), start=1):
-                buf[_axis(buf.ndim, axis, slice(0, lo))] = pad
-                buf[_axis(buf.ndim, axis, slice(hi, None))] = pad
+                buf[axis_key(buf.ndim, axis, slice(0, lo))] = pad
+                buf[axis_key(buf.ndim, axis, slice(hi, None))] = pad
             buffers[phase] = buf
         return buffers
 
@@ -319,15 +226,6 @@ class _Winners:
             np.logical_or(replaced, np.isnan(new), out=replaced)
         np.multiply(replaced, codes.dtype.type(position), out=candidate)
         np.maximum(codes, candidate, out=codes)
-
-
-def first_max(dtype: np.dtype) -> Callable:
-    """``np.maximum(running, new)`` keeping the running value when the two are equal
-    (torch replaces only a greater value; it matters for +0.0 vs -0.0). Which argument
-    ``np.maximum`` returns on a tie differs by dtype."""
-    if dtype == np.float16:
-        return lambda running, new, out: np.maximum(running, new, out=out)
-    return lambda running, new, out: np.maximum(new, running, out=out)
 
 
 def _phase_copy(spatial: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
