@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -174,24 +175,68 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     buffers = layout.buffers(most, dtype, start)
     result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
     winners = None if first_code is None else _Winners(layout, most, first_code)
-    (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
+    full = _BlockViews(layout, buffers, result, planes, most)
     for block in blocks(planes.shape[0], plane):
-        x = planes[block]
-        sources = layout.fill(buffers, x)
-        size = sources[first].size
-        running = result[:size]
+        n = block.stop - block.start
+        views = full if n == most else _BlockViews(layout, buffers, result, planes, n)
+        views.fill(planes, block)
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            op(start, sources[first], out=running)
-            if winners is not None:
-                winners.begin(size, x)
-            for position, (key, shift) in enumerate(rest, start=1):
-                view = running[:size - shift]
-                new = sources[key][shift:]
-                if winners is not None:
+            op(start, views.first, out=views.running)
+            if winners is None:
+                for view, new in views.passes:
+                    op(view, new, out=view)
+            else:
+                winners.begin(views.size, planes[block])
+                for position, (view, new) in enumerate(views.passes, start=1):
                     winners.record(new, view, position)
-                op(view, new, out=view)
-        yield (block, layout.crop(running),
-               None if winners is None else layout.crop(winners.codes[:size]))
+                    op(view, new, out=view)
+        yield (block, views.output,
+               None if winners is None else layout.crop(winners.codes[:views.size]))
+
+
+class _BlockViews:
+    """Every view one block of ``n`` planes needs, built once and reused by every block of
+    that size: NumPy's slicing costs microseconds, and a call makes dozens of blocks.
+
+    The copies into the phases read 4-byte values at stride 2 along the last axis as
+    8-byte pairs and keep the low half (the first value of the pair on a little-endian
+    machine): a contiguous cast, where a stride-2 copy is one of NumPy's slower loops."""
+
+    def __init__(self, layout: Phases, buffers: dict[tuple, np.ndarray], result: np.ndarray,
+                 planes: np.ndarray, n: int):
+        flat = {phase: buf[:n].reshape(-1) for phase, buf in buffers.items()}
+        self.size = n * int(np.prod(layout.wide))
+        self.running = result[:self.size]
+        (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
+        self.first = flat[first]
+        self.passes = [(self.running[:self.size - shift], flat[key][shift:])
+                       for key, shift in rest]
+        self.output = layout.crop(self.running)
+        pairs = (planes.dtype.itemsize == 4 and planes.dtype == buffers[first].dtype
+                 and planes.flags.c_contiguous and planes.shape[-1] % 2 == 0
+                 and sys.byteorder == "little")
+        self.copies = []
+        for phase, (dst, src, _) in layout.copies.items():
+            if src is None:
+                continue
+            target = buffers[phase][:n][dst]
+            last = src[-1]
+            if pairs and last.step == 2 and last.start % 2 == 0:
+                half = slice(last.start // 2, last.start // 2 + target.shape[-1])
+                self.copies.append((target.view(np.uint32), src[1:-1] + (half,), True))
+            else:
+                self.copies.append((target, src[1:], False))
+
+    def fill(self, planes: np.ndarray, block: slice) -> None:
+        """Copy the real positions of ``planes[block]`` into the phases."""
+        paired = None
+        for target, src, by_pairs in self.copies:
+            if by_pairs:
+                if paired is None:
+                    paired = planes[block].view(np.uint64)
+                np.copyto(target, paired[(slice(None), *src)], casting="unsafe")
+            else:
+                np.copyto(target, planes[(block, *src)], casting="unsafe")
 
 
 class _Winners:
