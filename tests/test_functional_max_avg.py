@@ -314,6 +314,32 @@ def test_kernels_allocate_no_k2_temporary():
         assert peak - out.nbytes <= out.nbytes, (f.__name__, peak / out.nbytes)
 
 
+@FAST
+@given(data=st.data())
+def test_avg_pool2d_stride2_float32_matches_torch(data):
+    """Float32 average pooling with stride 2 and no padding splits each plane's values by
+    the parity of their flat position (odd and even plane sizes, blocks of one to three
+    planes, the last one short): results equal torch's, NaN where NaN, signed zeros too
+    (which NaN bit pattern inf - inf makes is the CPU's choice, not torch's)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4)),
+             data.draw(st.integers(3, 12)), data.draw(st.integers(3, 12)))
+    special = np.array([-0.0, 0.0, 1.5, -1.5, np.nan, np.inf, -np.inf, 3e38, 1e-45])
+    values = rng.standard_normal(shape) if data.draw(st.booleans()) else rng.choice(special,
+                                                                                   shape)
+    x = values.astype(np.float32)
+    k = (data.draw(st.integers(2, min(5, shape[2]))), data.draw(st.integers(2, min(5, shape[3]))))
+    kwargs = {"kernel_size": k, "stride": 2,
+              "divisor_override": data.draw(st.none() | st.sampled_from([-3, 1, 7]))}
+    planes = data.draw(st.integers(1, 3))
+    with mock.patch.object(_kernels, "BLOCK_ELEMENTS", shape[2] * shape[3] * planes):
+        ours = PF.avg_pool2d(x, **kwargs)
+    theirs = F.avg_pool2d(torch.from_numpy(x), **kwargs).numpy()
+    assert_same(ours, theirs)
+    numbers = ~np.isnan(theirs)
+    assert np.array_equal(np.signbit(ours[numbers]), np.signbit(theirs[numbers]))
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @FAST
 @given(data=st.data())
