@@ -200,7 +200,9 @@ class _BlockViews:
 
     The copies into the phases read 4-byte values at stride 2 along the last axis as
     8-byte pairs and keep the low half (the first value of the pair on a little-endian
-    machine): a contiguous cast, where a stride-2 copy is one of NumPy's slower loops."""
+    machine): a contiguous cast, where a stride-2 copy is one of NumPy's slower loops.
+    Pairs may start at any 4-byte boundary (NumPy reads unaligned values), so odd rows and
+    odd starts pair up too."""
 
     def __init__(self, layout: Phases, buffers: dict[tuple, np.ndarray], result: np.ndarray,
                  planes: np.ndarray, n: int):
@@ -213,30 +215,42 @@ class _BlockViews:
                        for key, shift in rest]
         self.output = layout.crop(self.running)
         pairs = (planes.dtype.itemsize == 4 and planes.dtype == buffers[first].dtype
-                 and planes.flags.c_contiguous and planes.shape[-1] % 2 == 0
-                 and sys.byteorder == "little")
+                 and planes.flags.c_contiguous and sys.byteorder == "little")
         self.copies = []
         for phase, (dst, src, _) in layout.copies.items():
             if src is None:
                 continue
             target = buffers[phase][:n][dst]
             last = src[-1]
-            if pairs and last.step == 2 and last.start % 2 == 0:
-                half = slice(last.start // 2, last.start // 2 + target.shape[-1])
-                self.copies.append((target.view(np.uint32), src[1:-1] + (half,), True))
-            else:
-                self.copies.append((target, src[1:], False))
+            if not (pairs and last.step == 2):
+                self.copies.append((target, src[1:], None))
+                continue
+            # Pairs that start at an odd position are read 4 bytes into the block; a pair
+            # whose second value would lie past the row's end is copied on its own.
+            odd = last.start % 2
+            count = target.shape[-1]
+            inside = min(count, (planes.shape[-1] - odd) // 2 - last.start // 2)
+            half = slice(last.start // 2, last.start // 2 + inside)
+            self.copies.append((target[..., :inside].view(np.uint32), src[1:-1] + (half,),
+                                odd))
+            if inside < count:
+                rest = slice(last.start + 2 * inside, last.stop, 2)
+                self.copies.append((target[..., inside:], src[1:-1] + (rest,), None))
 
     def fill(self, planes: np.ndarray, block: slice) -> None:
         """Copy the real positions of ``planes[block]`` into the phases."""
-        paired = None
-        for target, src, by_pairs in self.copies:
-            if by_pairs:
-                if paired is None:
-                    paired = planes[block].view(np.uint64)
-                np.copyto(target, paired[(slice(None), *src)], casting="unsafe")
-            else:
+        paired = {}
+        for target, src, odd in self.copies:
+            if odd is None:
                 np.copyto(target, planes[(block, *src)], casting="unsafe")
+                continue
+            if odd not in paired:
+                x = planes[block]
+                shape = (*x.shape[:-1], (x.shape[-1] - odd) // 2)
+                strides = (*x.strides[:-1], 8)
+                paired[odd] = np.ndarray(shape, dtype=np.uint64, buffer=x, offset=4 * odd,
+                                         strides=strides)
+            np.copyto(target, paired[odd][(slice(None), *src)], casting="unsafe")
 
 
 class _Winners:

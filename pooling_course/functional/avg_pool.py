@@ -6,7 +6,9 @@ The loop reference of the forward pass is :func:`avg_pool2d_loop`;
 Torch's rules, all reproduced here:
 
 * The sum runs over the window's real elements only, in row-major order, accumulated in the
-  input's dtype (float32 for float16 input); the result is ``sum / divisor``.
+  input's dtype (float32 for float16 input), from +0.0; the result is ``0 + sum / divisor``
+  (torch adds the quotient to an output it set to zero, so a quotient of -0.0 comes out
+  +0.0).
 * The divisor is ``divisor_override`` when given (any non-zero int, even negative); else with
   ``count_include_pad=True`` the window's size *clipped to the padded input*, so a ``ceil_mode``
   window that runs past the right padding divides only by its part inside it; else
@@ -127,6 +129,8 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
                 np.divide(total, divisor, out=out[block])
             else:
                 out[block] = _divide(total, divisor)
+            if out.dtype.kind == "f":  # torch adds the quotient to a zeroed output: -0 is +0
+                np.add(out[block], out.dtype.type(0), out=out[block])
     return restore(out, lead)
 
 
@@ -345,6 +349,7 @@ def avg_pool2d_loop(
                 else:
                     divisor = len(cells)
                 out[c, i, j] = total / divisor
+    out += 0  # torch adds each quotient to an output it set to zero: -0.0 becomes +0.0
     return out.reshape(input.shape[:-2] + out.shape[-2:])
 
 
