@@ -1,10 +1,12 @@
 """The average-pooling kernels: window sums added in torch's order, one offset at a time.
 
 Torch adds a window's real elements one after another, in row-major order, into a sum that
-starts at +0.0, and divides once. Every kernel here adds the elements of one kernel offset
-into the running sums of all windows at a time, offsets in row-major order, so each window's
-sum sees the same additions in the same order and rounds to the same bits. Sums are never
-made separable (rows first, then columns): that would round differently.
+starts at +0.0, divides once and adds the quotient to a zeroed output. Every kernel here
+adds the elements of one kernel offset into the running sums of all windows at a time,
+offsets in row-major order, so each window's sum sees the same additions in the same order
+and rounds to the same bits. Sums are never made separable (rows first, then columns): that
+would round differently. A sum may start from its first element rather than from +0.0: the
+two differ only for -0.0, and the caller makes every zero quotient +0.0, as torch does.
 """
 
 from __future__ import annotations
@@ -119,8 +121,10 @@ def pair_sums(planes: np.ndarray, k: tuple[int, ...], out_shape: tuple[int, ...]
         size = n * half
         sums = running[:size]
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            (parity, shift), *rest = shifts
-            np.add(np.float32(0), split[parity, shift:shift + size], out=sums)
+            (parity, shift), (second, step), *rest = shifts
+            # 0.0 + x is x but for x = -0.0: the caller makes a zero quotient +0.0 anyway
+            np.add(split[parity, shift:shift + size], split[second, step:step + size],
+                   out=sums)
             for parity, shift in rest:
                 np.add(sums, split[parity, shift:shift + size], out=sums)
         windows = sums.reshape(n, half)[:, :out_h * width].reshape(n, out_h, width)

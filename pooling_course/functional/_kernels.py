@@ -167,7 +167,13 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     row-major order, ``op(running, new, out=running)``, the running values starting at
     ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and, with
     ``first_code`` (max pooling with indices, see :class:`_Winners`), each window's winning
-    kernel position, else ``None``: views into buffers the next block overwrites."""
+    kernel position, else ``None``: views into buffers the next block overwrites.
+
+    ``op(start, first)`` must equal ``first`` wherever it matters: the maximum of the lowest
+    value and ``x`` is ``x``; ``0.0 + x`` is ``x`` but for ``x = -0.0``, whose zero sum the
+    caller's ``0 + sum / divisor`` makes ``+0.0`` either way. So the first pass starts
+    from the first two offsets' values, and positions only the first offset reaches (past
+    every window's output) are never written."""
     # Blocks hold BLOCK_ELEMENTS 4-byte values' worth: wider values, fewer planes, so that
     # a float64 block and its phases still fit the cache.
     plane = int(np.prod(planes.shape[1:])) * max(1, np.dtype(dtype).itemsize // 4)
@@ -181,15 +187,17 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
         views = full if n == most else _BlockViews(layout, buffers, result, planes, n)
         views.fill(planes, block)
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            op(start, views.first, out=views.running)
-            if winners is None:
-                for view, new in views.passes:
-                    op(view, new, out=view)
-            else:
+            if not views.passes:
+                op(start, views.first, out=views.running)
+            if winners is not None:
                 winners.begin(views.size, planes[block])
-                for position, (view, new) in enumerate(views.passes, start=1):
-                    winners.record(new, view, position)
-                    op(view, new, out=view)
+            for position, (view, new) in enumerate(views.passes, start=1):
+                # The first offset's values are the running values before the second:
+                # op(start, first) is first itself (see the docstring), so skip that pass.
+                running = views.first[:view.size] if position == 1 else view
+                if winners is not None:
+                    winners.record(new, running, position)
+                op(running, new, out=view)
         yield (block, views.output,
                None if winners is None else layout.crop(winners.codes[:views.size]))
 
