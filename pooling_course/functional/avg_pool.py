@@ -22,6 +22,7 @@ Torch's rules, all reproduced here:
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -75,14 +76,18 @@ def _geometry(
     return planes, lead, (k, s, p), out_shape, divisor
 
 
+@functools.lru_cache(maxsize=64)
 def _divisors(
     spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
     out_shape: tuple[int, ...], count_include_pad: bool, divisor_override: int | None,
 ) -> np.ndarray:
-    """Divisor of each window, shape broadcastable to ``(B, *out_shape)``."""
+    """Divisor of each window, shape broadcastable to ``(B, *out_shape)``: read-only,
+    computed once per geometry (it costs as much as pooling a small input)."""
     ndim = len(spatial)
     if divisor_override is not None:
-        return np.full((1,) * (ndim + 1), divisor_override, dtype=np.int64)
+        divisor = np.full((1,) * (ndim + 1), divisor_override, dtype=np.int64)
+        divisor.flags.writeable = False
+        return divisor
     divisor = np.ones((1,) * (ndim + 1), dtype=np.int64)
     for axis, (n, ki, si, pi, o) in enumerate(zip(spatial, k, s, p, out_shape, strict=True)):
         start = np.arange(o) * si - pi
@@ -91,6 +96,7 @@ def _divisors(
         else:
             size = np.minimum(start + ki, n) - np.maximum(start, 0)
         divisor = divisor * axis_grid(size, axis, ndim)
+    divisor.flags.writeable = False
     return divisor
 
 
