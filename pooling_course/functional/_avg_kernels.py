@@ -42,13 +42,27 @@ def strided_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
                   p: tuple[int, ...], out_shape: tuple[int, ...],
                   acc: np.dtype) -> Iterator[tuple[slice, np.ndarray]]:
     """Windows that do not overlap read each input element once: add it straight from
-    the input, one strided pass per offset, skipping padding (a copy would cost as much)."""
+    the input, one strided pass per offset, skipping padding (a copy would cost as much).
+    Yields views into a buffer the next block overwrites."""
     regions = offset_regions(planes.shape[1:], k, s, p, out_shape)
-    for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
+    full = [all(part == slice(0, o) for part, o in zip(write[1:], out_shape, strict=True))
+            for write, _ in regions]
+    # Sums start from the first two offsets' values when both reach every window (see the
+    # module docstring), else from +0.0.
+    fused = len(regions) >= 2 and full[0] and full[1]
+    plane = int(np.prod(planes.shape[1:]))
+    buffer = np.empty((blocks_of(planes.shape[0], plane), *out_shape), dtype=acc)
+    for block in blocks(planes.shape[0], plane):
         x = planes[block]
-        total = np.zeros((x.shape[0], *out_shape), dtype=acc)
+        total = buffer[:x.shape[0]]
         with np.errstate(invalid="ignore", over="ignore"):
-            for write, read in regions:
+            if fused:
+                (_, first), (_, second), *rest = regions
+                np.add(x[first], x[second], out=total, dtype=acc)
+            else:
+                total[...] = 0
+                rest = regions
+            for write, read in rest:
                 view = total[write]
                 np.add(view, x[read], out=view)
         yield block, total
