@@ -314,6 +314,53 @@ def test_kernels_allocate_no_k2_temporary():
         assert peak - out.nbytes <= out.nbytes, (f.__name__, peak / out.nbytes)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_avg_pool_quotients_of_minus_zero_come_out_plus_zero(dtype, ndim):
+    """Torch adds each window's quotient to an output it set to zero, so a quotient of -0.0
+    (a zero sum over a negative divisor, or a tiny negative sum that underflows) is +0.0."""
+    if ndim == 3 and dtype == np.float16:
+        pytest.skip("torch's avg_pool3d takes no float16")
+    x = np.zeros((2,) + (4,) * ndim, dtype=dtype)
+    x.reshape(2, -1)[:, 0] = -np.finfo(dtype).smallest_subnormal
+    for divisor in [None, -2] if ndim > 1 else [None]:
+        kwargs = {"kernel_size": 3, "stride": 1, "padding": 1}
+        if divisor is not None:
+            kwargs["divisor_override"] = divisor
+        ours = getattr(PF, f"avg_pool{ndim}d")(x, **kwargs)
+        theirs = getattr(F, f"avg_pool{ndim}d")(torch.from_numpy(x), **kwargs).numpy()
+        assert_same(ours, theirs)
+        assert np.array_equal(np.signbit(ours), np.signbit(theirs)), divisor
+        if ndim == 2:
+            assert np.array_equal(np.signbit(avg_pool2d_loop(x, **kwargs)), np.signbit(theirs))
+
+
+@FAST
+@given(data=st.data())
+def test_avg_pool2d_stride2_float32_matches_torch(data):
+    """Float32 average pooling with stride 2 and no padding splits each plane's values by
+    the parity of their flat position (odd and even plane sizes, blocks of one to three
+    planes, the last one short): results equal torch's, NaN where NaN, signed zeros too
+    (which NaN bit pattern inf - inf makes is the CPU's choice, not torch's)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4)),
+             data.draw(st.integers(3, 12)), data.draw(st.integers(3, 12)))
+    special = np.array([-0.0, 0.0, 1.5, -1.5, np.nan, np.inf, -np.inf, 3e38, 1e-45])
+    values = rng.standard_normal(shape) if data.draw(st.booleans()) else rng.choice(special,
+                                                                                   shape)
+    x = values.astype(np.float32)
+    k = (data.draw(st.integers(2, min(5, shape[2]))), data.draw(st.integers(2, min(5, shape[3]))))
+    kwargs = {"kernel_size": k, "stride": 2,
+              "divisor_override": data.draw(st.none() | st.sampled_from([-3, 1, 7]))}
+    planes = data.draw(st.integers(1, 3))
+    with mock.patch.object(_kernels, "BLOCK_ELEMENTS", shape[2] * shape[3] * planes):
+        ours = PF.avg_pool2d(x, **kwargs)
+    theirs = F.avg_pool2d(torch.from_numpy(x), **kwargs).numpy()
+    assert_same(ours, theirs)
+    numbers = ~np.isnan(theirs)
+    assert np.array_equal(np.signbit(ours[numbers]), np.signbit(theirs[numbers]))
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @FAST
 @given(data=st.data())

@@ -1,9 +1,9 @@
-"""Fast kernels for max and average pooling: shifted strided views, one offset at a time.
+"""Blocks and stride phases: what the fast max and average kernels share.
 
 :func:`~pooling_course.functional.sliding_windows` exposes every window as a view
 ``(B, *out, *kernel)``; reducing that view with ``argmax`` needs a contiguous ``(…, k*k)`` copy,
-and the padding it reads needs a padded copy of the whole input. The kernels here read the
-same elements without either copy:
+and the padding it reads needs a padded copy of the whole input. The kernels read the same
+elements without either copy:
 
 * **Runs instead of padding.** For kernel offset ``a`` along an axis, output ``o`` reads input
   position ``o * s - p + a * d``. The outputs whose position lies inside the input form one
@@ -16,14 +16,12 @@ same elements without either copy:
   offset is one contiguous pass (:func:`phase_blocks`). It pays when windows overlap (an
   element is read by several offsets) and when indices are tracked (several passes per
   offset read the same phase).
-* **Max values are separable.** Without indices and without overlap, a window's maximum is
-  the maximum over rows of the rows' maxima: reduce the last axis first, then the next
-  (:func:`separable_runs`), reading each element once from the input.
 * **Blocks of planes.** The work runs on blocks of ``(H, W)`` planes small enough that every
   pass over a block hits the cache, so the several passes per offset cost little memory traffic.
 
-Average pooling is not made separable: torch adds a window's elements one after another in
-row-major order, and adding rows first would round differently.
+What is particular to each op lives beside it: :mod:`._max_kernels` (separable maxima, the
+1-d values-only kernel, which kernel position won) and :mod:`._avg_kernels` (sums in
+torch's order).
 """
 
 from __future__ import annotations
@@ -72,100 +70,10 @@ def blocks(batch: int, plane: int) -> Iterator[slice]:
         yield slice(b, min(b + step, batch))
 
 
-def rows_max(planes: np.ndarray, k: int, s: int, d: int, out: int) -> np.ndarray | None:
-    """Values-only 1-d max pool of contiguous rows ``(B, n)`` whose windows all lie inside
-    the row (no padding), or ``None`` when that does not hold.
-
-    Per block of rows, the running maximum of *every* window start,
-    ``m[j] = max(x[j], x[j + d], ...)``, in ``k - 1`` contiguous passes over the flat block
-    (a window that crosses into the next row is computed and never read); then every
-    ``s``-th start of each row is picked out. With stride 2 on 2- or 4-byte values the pick
-    reads each pair of values as one unsigned integer of twice the width and casts it down
-    to its low half, the pair's first value on a little-endian machine: a contiguous cast,
-    where a stride-2 copy is one of NumPy's slow strided loops.
-    """
-    rows, n = planes.shape
-    if k < 2 or (out - 1) * s + (k - 1) * d >= n or not planes.flags.c_contiguous:
-        return None
-    keep = first_max(planes.dtype)
-    values = np.empty((rows, out), dtype=planes.dtype)
-    pair = {2: np.uint32, 4: np.uint64}.get(planes.dtype.itemsize)
-    by_cast = s == 2 and pair is not None and n % 2 == 0 and sys.byteorder == "little"
-    if by_cast:
-        target = values.view(np.uint16 if pair == np.uint32 else np.uint32)
-    starts = np.empty(blocks_of(rows, n) * n, dtype=planes.dtype)
-    for block in blocks(rows, n):
-        flat = planes[block].reshape(-1)
-        size = flat.size
-        keep(flat[:size - d], flat[d:], out=starts[:size - d])
-        for a in range(2, k):
-            keep(starts[:size - a * d], flat[a * d:], out=starts[:size - a * d])
-        if by_cast:
-            pairs = starts[:size].view(pair).reshape(-1, n // 2)[:, :out]
-            np.copyto(target[block], pairs, casting="unsafe")
-        else:
-            np.copyto(values[block], starts[:size].reshape(-1, n)[:, :(out - 1) * s + 1:s])
-    return values
-
-
-def _axis(ndim: int, axis: int, index: slice) -> tuple:
+def axis_key(ndim: int, axis: int, index: slice) -> tuple:
     key = [slice(None)] * ndim
     key[axis] = index
     return tuple(key)
-
-
-def separable_runs(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-                   p: tuple[int, ...], d: tuple[int, ...],
-                   out_shape: tuple[int, ...]) -> list[tuple[int, int, int, list]]:
-    """What every block of a values-only max pool shares: per spatial axis, innermost
-    first, ``(array axis, stride, output size, runs)`` (:func:`offset_runs`)."""
-    return [(axis + 1, s[axis], out_shape[axis],
-             offset_runs(spatial[axis], k[axis], s[axis], p[axis], d[axis], out_shape[axis]))
-            for axis in range(len(k) - 1, -1, -1)]
-
-
-def start_codes(k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
-                d: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
-    """Each window's code when nothing beats torch's start value: the row-major kernel
-    position of its first real element, ``(1, *out)``, in the smallest integer type that
-    holds every kernel position (codes are moved around, fewer bytes move faster)."""
-    size = int(np.prod(k))
-    dtype = np.int8 if size <= 127 else np.int16 if size <= 32767 else np.int32
-    ndim = len(k)
-    code = np.zeros((1,) * (ndim + 1), dtype=dtype)
-    step = 1
-    for axis in range(ndim - 1, -1, -1):
-        grid = [1] * (ndim + 1)
-        grid[axis + 1] = -1
-        offsets = first_offsets(k[axis], s[axis], p[axis], d[axis], out_shape[axis])
-        code = (code + step * offsets.reshape(grid)).astype(dtype)
-        step *= k[axis]
-    return code
-
-
-def max_pool_block(x: np.ndarray, axes: list, low: np.generic) -> np.ndarray:
-    """Max pool one block of planes ``(b, *spatial)`` to its values ``(b, *out)``, one axis
-    after another (a window's maximum is the maximum of its rows' maxima); ``axes`` from
-    :func:`separable_runs`."""
-    for axis, s, out, runs in axes:
-        x = _max_along(x, axis, s, out, runs, low)
-    return x
-
-
-def _max_along(x: np.ndarray, axis: int, s: int, out: int, runs: list,
-               low: np.generic) -> np.ndarray:
-    """Max over windows along array ``axis`` of ``x``."""
-    shape = list(x.shape)
-    shape[axis] = out
-    values = np.full(shape, low, dtype=x.dtype)
-    # np.maximum propagates NaN; which of two equal values it returns (it matters only for
-    # +0.0 vs -0.0) differs by dtype: keep the earlier one.
-    keep = first_max(x.dtype)
-    for _, lo, hi, start in runs:
-        src = x[_axis(x.ndim, axis, slice(start, start + (hi - lo - 1) * s + 1, s))]
-        dst = values[_axis(x.ndim, axis, slice(lo, hi))]
-        keep(dst, src, out=dst)
-    return values
 
 
 class Phases:
@@ -229,8 +137,8 @@ class Phases:
             if dst is None:
                 buf[...] = pad
             for axis, (lo, hi) in enumerate(ranges or (), start=1):
-                buf[_axis(buf.ndim, axis, slice(0, lo))] = pad
-                buf[_axis(buf.ndim, axis, slice(hi, None))] = pad
+                buf[axis_key(buf.ndim, axis, slice(0, lo))] = pad
+                buf[axis_key(buf.ndim, axis, slice(hi, None))] = pad
             buffers[phase] = buf
         return buffers
 
@@ -259,7 +167,13 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     row-major order, ``op(running, new, out=running)``, the running values starting at
     ``start``. Yields each block's slice of the planes, its ``(b, *out)`` result and, with
     ``first_code`` (max pooling with indices, see :class:`_Winners`), each window's winning
-    kernel position, else ``None``: views into buffers the next block overwrites."""
+    kernel position, else ``None``: views into buffers the next block overwrites.
+
+    ``op(start, first)`` must equal ``first`` wherever it matters: the maximum of the lowest
+    value and ``x`` is ``x``; ``0.0 + x`` is ``x`` but for ``x = -0.0``, whose zero sum the
+    caller's ``0 + sum / divisor`` makes ``+0.0`` either way. So the first pass starts
+    from the first two offsets' values, and positions only the first offset reaches (past
+    every window's output) are never written."""
     # Blocks hold BLOCK_ELEMENTS 4-byte values' worth: wider values, fewer planes, so that
     # a float64 block and its phases still fit the cache.
     plane = int(np.prod(planes.shape[1:])) * max(1, np.dtype(dtype).itemsize // 4)
@@ -267,24 +181,84 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     buffers = layout.buffers(most, dtype, start)
     result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
     winners = None if first_code is None else _Winners(layout, most, first_code)
-    (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
+    full = _BlockViews(layout, buffers, result, planes, most)
     for block in blocks(planes.shape[0], plane):
-        x = planes[block]
-        sources = layout.fill(buffers, x)
-        size = sources[first].size
-        running = result[:size]
+        n = block.stop - block.start
+        views = full if n == most else _BlockViews(layout, buffers, result, planes, n)
+        views.fill(planes, block)
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            op(start, sources[first], out=running)
+            if not views.passes:
+                op(start, views.first, out=views.running)
             if winners is not None:
-                winners.begin(size, x)
-            for position, (key, shift) in enumerate(rest, start=1):
-                view = running[:size - shift]
-                new = sources[key][shift:]
+                winners.begin(views.size, planes[block])
+            for position, (view, new) in enumerate(views.passes, start=1):
+                # The first offset's values are the running values before the second:
+                # op(start, first) is first itself (see the docstring), so skip that pass.
+                running = views.first[:view.size] if position == 1 else view
                 if winners is not None:
-                    winners.record(new, view, position)
-                op(view, new, out=view)
-        yield (block, layout.crop(running),
-               None if winners is None else layout.crop(winners.codes[:size]))
+                    winners.record(new, running, position)
+                op(running, new, out=view)
+        yield (block, views.output,
+               None if winners is None else layout.crop(winners.codes[:views.size]))
+
+
+class _BlockViews:
+    """Every view one block of ``n`` planes needs, built once and reused by every block of
+    that size: NumPy's slicing costs microseconds, and a call makes dozens of blocks.
+
+    The copies into the phases read 4-byte values at stride 2 along the last axis as
+    8-byte pairs and keep the low half (the first value of the pair on a little-endian
+    machine): a contiguous cast, where a stride-2 copy is one of NumPy's slower loops.
+    Pairs may start at any 4-byte boundary (NumPy reads unaligned values), so odd rows and
+    odd starts pair up too."""
+
+    def __init__(self, layout: Phases, buffers: dict[tuple, np.ndarray], result: np.ndarray,
+                 planes: np.ndarray, n: int):
+        flat = {phase: buf[:n].reshape(-1) for phase, buf in buffers.items()}
+        self.size = n * int(np.prod(layout.wide))
+        self.running = result[:self.size]
+        (first, _), *rest = layout.passes  # the first offset is 0 on every axis: shift 0
+        self.first = flat[first]
+        self.passes = [(self.running[:self.size - shift], flat[key][shift:])
+                       for key, shift in rest]
+        self.output = layout.crop(self.running)
+        pairs = (planes.dtype.itemsize == 4 and planes.dtype == buffers[first].dtype
+                 and planes.flags.c_contiguous and sys.byteorder == "little")
+        self.copies = []
+        for phase, (dst, src, _) in layout.copies.items():
+            if src is None:
+                continue
+            target = buffers[phase][:n][dst]
+            last = src[-1]
+            if not (pairs and last.step == 2):
+                self.copies.append((target, src[1:], None))
+                continue
+            # Pairs that start at an odd position are read 4 bytes into the block; a pair
+            # whose second value would lie past the row's end is copied on its own.
+            odd = last.start % 2
+            count = target.shape[-1]
+            inside = min(count, (planes.shape[-1] - odd) // 2 - last.start // 2)
+            half = slice(last.start // 2, last.start // 2 + inside)
+            self.copies.append((target[..., :inside].view(np.uint32), src[1:-1] + (half,),
+                                odd))
+            if inside < count:
+                rest = slice(last.start + 2 * inside, last.stop, 2)
+                self.copies.append((target[..., inside:], src[1:-1] + (rest,), None))
+
+    def fill(self, planes: np.ndarray, block: slice) -> None:
+        """Copy the real positions of ``planes[block]`` into the phases."""
+        paired = {}
+        for target, src, odd in self.copies:
+            if odd is None:
+                np.copyto(target, planes[(block, *src)], casting="unsafe")
+                continue
+            if odd not in paired:
+                x = planes[block]
+                shape = (*x.shape[:-1], (x.shape[-1] - odd) // 2)
+                strides = (*x.strides[:-1], 8)
+                paired[odd] = np.ndarray(shape, dtype=np.uint64, buffer=x, offset=4 * odd,
+                                         strides=strides)
+            np.copyto(target, paired[odd][(slice(None), *src)], casting="unsafe")
 
 
 class _Winners:
@@ -319,15 +293,6 @@ class _Winners:
             np.logical_or(replaced, np.isnan(new), out=replaced)
         np.multiply(replaced, codes.dtype.type(position), out=candidate)
         np.maximum(codes, candidate, out=codes)
-
-
-def first_max(dtype: np.dtype) -> Callable:
-    """``np.maximum(running, new)`` keeping the running value when the two are equal
-    (torch replaces only a greater value; it matters for +0.0 vs -0.0). Which argument
-    ``np.maximum`` returns on a tie differs by dtype."""
-    if dtype == np.float16:
-        return lambda running, new, out: np.maximum(running, new, out=out)
-    return lambda running, new, out: np.maximum(new, running, out=out)
 
 
 def _phase_copy(spatial: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],

@@ -6,7 +6,9 @@ The loop reference of the forward pass is :func:`avg_pool2d_loop`;
 Torch's rules, all reproduced here:
 
 * The sum runs over the window's real elements only, in row-major order, accumulated in the
-  input's dtype (float32 for float16 input); the result is ``sum / divisor``.
+  input's dtype (float32 for float16 input), from +0.0; the result is ``0 + sum / divisor``
+  (torch adds the quotient to an output it set to zero, so a quotient of -0.0 comes out
+  +0.0).
 * The divisor is ``divisor_override`` when given (any non-zero int, even negative); else with
   ``count_include_pad=True`` the window's size *clipped to the padded input*, so a ``ceil_mode``
   window that runs past the right padding divides only by its part inside it; else
@@ -20,12 +22,12 @@ Torch's rules, all reproduced here:
 
 from __future__ import annotations
 
-import itertools
+import functools
 import numbers
-from collections.abc import Iterator
 
 import numpy as np
 
+from ._avg_kernels import offset_regions, window_sums
 from ._core import (
     IntOrTuple,
     as_planes,
@@ -38,7 +40,7 @@ from ._core import (
     window_cells,
     window_params,
 )
-from ._kernels import Phases, blocks, offset_runs, phase_blocks
+from ._kernels import blocks
 
 __all__ = [
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -74,14 +76,18 @@ def _geometry(
     return planes, lead, (k, s, p), out_shape, divisor
 
 
+@functools.lru_cache(maxsize=64)
 def _divisors(
     spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
     out_shape: tuple[int, ...], count_include_pad: bool, divisor_override: int | None,
 ) -> np.ndarray:
-    """Divisor of each window, shape broadcastable to ``(B, *out_shape)``."""
+    """Divisor of each window, shape broadcastable to ``(B, *out_shape)``: read-only,
+    computed once per geometry (it costs as much as pooling a small input)."""
     ndim = len(spatial)
     if divisor_override is not None:
-        return np.full((1,) * (ndim + 1), divisor_override, dtype=np.int64)
+        divisor = np.full((1,) * (ndim + 1), divisor_override, dtype=np.int64)
+        divisor.flags.writeable = False
+        return divisor
     divisor = np.ones((1,) * (ndim + 1), dtype=np.int64)
     for axis, (n, ki, si, pi, o) in enumerate(zip(spatial, k, s, p, out_shape, strict=True)):
         start = np.arange(o) * si - pi
@@ -90,6 +96,7 @@ def _divisors(
         else:
             size = np.minimum(start + ki, n) - np.maximum(start, 0)
         divisor = divisor * axis_grid(size, axis, ndim)
+    divisor.flags.writeable = False
     return divisor
 
 
@@ -104,22 +111,6 @@ def _divide(total: np.ndarray, divisor: np.ndarray) -> np.ndarray:
 def _accumulator(dtype: np.dtype) -> np.dtype:
     # torch sums float16 in float32 (its "opmath" type) and rounds once at the end.
     return np.dtype(np.float32) if dtype == np.float16 else dtype
-
-
-def _runs(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-          p: tuple[int, ...], out_shape: tuple[int, ...]) -> list[tuple[tuple, tuple]]:
-    """For each kernel offset that reads the input, in row-major order: the output region
-    ``write`` whose windows hold a real element there, and the strided input region ``read``
-    those elements fill. Padding is never read: torch's sums skip it."""
-    per_axis = [offset_runs(n, ki, si, pi, 1, o)
-                for n, ki, si, pi, o in zip(spatial, k, s, p, out_shape, strict=True)]
-    regions = []
-    for combo in itertools.product(*per_axis):
-        write = (slice(None), *(slice(lo, hi) for _, lo, hi, _ in combo))
-        read = (slice(None), *(slice(st, st + (hi - lo - 1) * si + 1, si)
-                               for (_, lo, hi, st), si in zip(combo, s, strict=True)))
-        regions.append((write, read))
-    return regions
 
 
 def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
@@ -137,37 +128,16 @@ def _avg_pool(input: np.ndarray, ndim: int, op: str, kernel_size: IntOrTuple,
         divisor = divisor.astype(acc)
         if (divisor == divisor.flat[0]).all():  # the common case: a scalar divides faster
             divisor = divisor.flat[0]
-    layout = Phases.of(planes.shape[1:], k, s, p, out_shape)
-    if layout.reuses:
-        # Windows overlap, so each input element is read several times: copy the phases
-        # once. Padding stored as +0.0 changes no bit of a sum that starts at +0.0, so
-        # windows over padding sum as if it were skipped, as torch skips it.
-        sums = phase_blocks(planes, layout, acc, np.add, acc.type(0))
-    else:
-        sums = _strided_sums(planes, k, s, p, out_shape, acc)
-    for block, total, *_ in sums:  # phase_blocks also yields codes, None here
+    sums = window_sums(planes, k, s, p, out_shape, acc)
+    for block, total in sums:
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
             if acc == out.dtype and acc.kind == "f":
                 np.divide(total, divisor, out=out[block])
             else:
                 out[block] = _divide(total, divisor)
+            if out.dtype.kind == "f":  # torch adds the quotient to a zeroed output: -0 is +0
+                np.add(out[block], out.dtype.type(0), out=out[block])
     return restore(out, lead)
-
-
-def _strided_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
-                  p: tuple[int, ...], out_shape: tuple[int, ...],
-                  acc: np.dtype) -> Iterator[tuple[slice, np.ndarray]]:
-    """Windows that do not overlap read each input element once: add it straight from
-    the input, one strided pass per offset, skipping padding (a copy would cost as much)."""
-    regions = _runs(planes.shape[1:], k, s, p, out_shape)
-    for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
-        x = planes[block]
-        total = np.zeros((x.shape[0], *out_shape), dtype=acc)
-        with np.errstate(invalid="ignore", over="ignore"):
-            for write, read in regions:
-                view = total[write]
-                np.add(view, x[read], out=view)
-        yield block, total
 
 
 def _avg_pool_backward(grad_output: np.ndarray, input: np.ndarray, ndim: int, op: str,
@@ -185,7 +155,7 @@ def _avg_pool_backward(grad_output: np.ndarray, input: np.ndarray, ndim: int, op
     grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], *out_shape)
     divisor = divisor.astype(planes.dtype)
     result = np.zeros(planes.shape, dtype=planes.dtype)
-    regions = _runs(planes.shape[1:], k, s, p, out_shape)[::-1]
+    regions = offset_regions(planes.shape[1:], k, s, p, out_shape)[::-1]
     for block in blocks(planes.shape[0], int(np.prod(planes.shape[1:]))):
         delta = grad[block] / divisor
         target = result[block]
@@ -385,6 +355,7 @@ def avg_pool2d_loop(
                 else:
                     divisor = len(cells)
                 out[c, i, j] = total / divisor
+    out += 0  # torch adds each quotient to an output it set to zero: -0.0 becomes +0.0
     return out.reshape(input.shape[:-2] + out.shape[-2:])
 
 

@@ -20,8 +20,6 @@ Torch's rules, all reproduced here:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from ._core import (
@@ -29,7 +27,6 @@ from ._core import (
     INTS,
     IntOrTuple,
     as_planes,
-    axis_grid,
     check_dtype,
     check_grad_output,
     first_inside,
@@ -40,16 +37,7 @@ from ._core import (
     window_cells,
     window_params,
 )
-from ._kernels import (
-    Phases,
-    blocks,
-    first_max,
-    max_pool_block,
-    phase_blocks,
-    rows_max,
-    separable_runs,
-    start_codes,
-)
+from ._max_kernels import has_real_element, index_table, rows_max, window_maxima
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -66,15 +54,15 @@ def _max_pool(
     """Shared N-d kernel: returns planes' values ``(B, *out)``, indices (``None`` unless
     ``with_indices``), lead shape and a mask of the windows that hold a real element.
 
-    It runs on blocks of planes (:mod:`._kernels`, chosen by :func:`_codes`): one kernel
-    offset at a time over the padded stride phases, or axis by axis through strided slices
-    that skip the padding.
+    It runs on blocks of planes (:func:`~._max_kernels.window_maxima` chooses how): one
+    kernel offset at a time over the padded stride phases, or axis by axis through strided
+    slices that skip the padding.
     """
     planes, lead = as_planes(input, ndim, op, dtypes)
     k, s, p, d = window_params(ndim, kernel_size, stride, padding, dilation)
     spatial = planes.shape[1:]
     out_shape = pool_output_shape(spatial, k, s, p, d, ceil_mode)
-    has_real = _has_real(spatial, k, s, p, d, out_shape)
+    has_real = has_real_element(spatial, k, s, p, d, out_shape)
     if ndim == 1 and not with_indices and p == (0,):
         # torch's 1-d values-only kernel is a plain loop; ours for it reads no phases
         values = rows_max(planes, k[0], s[0], d[0], out_shape[0])
@@ -83,33 +71,12 @@ def _max_pool(
     values = np.empty((planes.shape[0], *out_shape), dtype=planes.dtype)
     indices = np.empty(values.shape, dtype=np.int64) if with_indices else None
     if with_indices:
-        base, table = _index_table(spatial, k, s, p, d, out_shape)
-    for block, result, code in _codes(planes, k, s, p, d, out_shape, with_indices):
+        base, table = index_table(spatial, k, s, p, d, out_shape)
+    for block, result, code in window_maxima(planes, k, s, p, d, out_shape, with_indices):
         values[block] = result
         if with_indices:
             np.add(base, table[code], out=indices[block])
     return values, indices, lead, np.broadcast_to(has_real, values.shape)
-
-
-def _codes(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...], p: tuple[int, ...],
-           d: tuple[int, ...], out_shape: tuple[int, ...],
-           track: bool) -> Iterator[tuple[slice, np.ndarray, np.ndarray | None]]:
-    """Each block's slice of the planes, its maxima and, with ``track``, each window's
-    winning kernel position (row-major).
-
-    The phases, padded with the lowest value (it never replaces a running maximum; NaN
-    propagates through np.maximum), when windows overlap or indices are tracked; otherwise
-    the separable plan, which reads each element once."""
-    spatial = planes.shape[1:]
-    low = lowest(planes.dtype)
-    layout = Phases.of(spatial, k, s, p, out_shape, d)
-    if layout.reuses or track:
-        yield from phase_blocks(planes, layout, planes.dtype, first_max(planes.dtype), low,
-                                start_codes(k, s, p, d, out_shape) if track else None)
-        return
-    axes = separable_runs(spatial, k, s, p, d, out_shape)
-    for block in blocks(planes.shape[0], int(np.prod(spatial))):
-        yield block, max_pool_block(planes[block], axes, low), None
 
 
 def _forward(values: np.ndarray, indices: np.ndarray | None, lead: tuple[int, ...],
@@ -139,10 +106,10 @@ def _backward(
     grad = check_grad_output(grad_output, (*lead, *out_shape), op)
     grad = grad.astype(planes.dtype, copy=False).reshape(planes.shape[0], *out_shape)
     result = np.zeros(planes.size, dtype=planes.dtype)
-    base, table = _index_table(spatial, k, s, p, d, out_shape)
-    has_real = _has_real(spatial, k, s, p, d, out_shape)
+    base, table = index_table(spatial, k, s, p, d, out_shape)
+    has_real = has_real_element(spatial, k, s, p, d, out_shape)
     plane = int(np.prod(spatial))
-    for block, _, code in _codes(planes, k, s, p, d, out_shape, True):
+    for block, _, code in window_maxima(planes, k, s, p, d, out_shape, True):
         index = table[code]
         index += base
         index += (np.arange(block.start, block.stop) * plane).reshape(-1, *[1] * ndim)
@@ -153,33 +120,6 @@ def _backward(
         with np.errstate(invalid="ignore", over="ignore"):
             np.add.at(result, index.reshape(-1), g.reshape(-1))
     return result.reshape(input.shape)
-
-
-def _index_table(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-                 p: tuple[int, ...], d: tuple[int, ...],
-                 out_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat index of a window's element = ``base[window] + table[kernel position]``."""
-    ndim = len(spatial)
-    steps = np.cumprod((1, *spatial[:0:-1]))[::-1]
-    base = sum(axis_grid(np.arange(o) * si - pi, axis, ndim) * step
-               for axis, (o, si, pi, step) in enumerate(zip(out_shape, s, p, steps,
-                                                            strict=True)))
-    table = sum(np.arange(ki).reshape([-1 if j == axis else 1 for j in range(ndim)]) * di * step
-                for axis, (ki, di, step) in enumerate(zip(k, d, steps, strict=True))).ravel()
-    return base, table.astype(np.int64)
-
-
-def _has_real(spatial: tuple[int, ...], k: tuple[int, ...], s: tuple[int, ...],
-              p: tuple[int, ...], d: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
-    """Windows with at least one real element, shape broadcastable to ``(B, *out)``."""
-    ndim = len(spatial)
-    has_real = np.ones((1,) * (ndim + 1), dtype=bool)
-    for axis in range(ndim):
-        start = axis_grid(np.arange(out_shape[axis]) * s[axis] - p[axis], axis, ndim)
-        # The first grid position at or after 0 must lie inside the input and the window.
-        first = start + (-np.minimum(start, 0) + d[axis] - 1) // d[axis] * d[axis]
-        has_real = has_real & (first < spatial[axis]) & (first <= start + (k[axis] - 1) * d[axis])
-    return has_real
 
 
 def max_pool1d(
