@@ -1,6 +1,7 @@
 """Chapter 3, shifts: the shift operator, the change metric and the anti-aliased pools against
 PyTorch (blur pooling written as antialiased-cnns writes it: ``F.pad(mode="reflect")`` and a
-grouped ``F.conv2d``), and the graded tests of exercise 03_equivariance."""
+grouped ``F.conv2d``). The graded tests of exercise 03_equivariance are in
+``test_03_equivariance_graded.py``."""
 
 from __future__ import annotations
 

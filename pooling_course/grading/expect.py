@@ -93,11 +93,15 @@ def raises(call: object, what: str, hints: dict[str, str] | None = None,
                      f"{show(got, 200)}", hints)
 
 
-def first_difference(got: np.ndarray, want: np.ndarray) -> str:
-    """``at [1, 0]: got 3.0, expected 4.0`` for the first element where two arrays differ."""
+def first_difference(got: np.ndarray, want: np.ndarray, rtol: float = 0.0,
+                     atol: float = 0.0) -> str:
+    """``at [1, 0]: got 3.0, expected 4.0`` for the first element where two arrays differ
+    (by more than ``rtol``/``atol``)."""
     same = got == want
     if got.dtype.kind in "fc" and want.dtype.kind in "fc":
         same = same | (np.isnan(got) & np.isnan(want))
+    if rtol or atol:
+        same = same | np.isclose(got, want, rtol=rtol, atol=atol)
     differ = ~same
     where = np.argwhere(differ)
     if not len(where):
@@ -110,10 +114,12 @@ def first_difference(got: np.ndarray, want: np.ndarray) -> str:
 
 def array(got: object, want: np.ndarray, what: str = "", hints: dict[str, str] | None = None,
           dtype: bool = True, rtol: float = 0.0, atol: float = 0.0,
-          lists: bool = False) -> np.ndarray:
+          lists: bool = False,
+          mistakes: list[tuple[np.ndarray, str]] | None = None) -> np.ndarray:
     """``got`` must be an array equal to ``want`` (within ``rtol``/``atol``), of its shape and,
     with ``dtype``, of its dtype. With ``lists``, a list, tuple or number of numbers counts as
-    an array too. Returns ``got`` (as an array)."""
+    an array too. ``mistakes`` are (what a known mistake returns, the hint naming it): wrong
+    values that equal one of them get its hint. Returns ``got`` (as an array)."""
     want = np.asarray(want)
     prefix = f"{what}: " if what else ""
     if lists and isinstance(got, list | tuple | int | float | np.number) and not isinstance(
@@ -151,7 +157,13 @@ def array(got: object, want: np.ndarray, what: str = "", hints: dict[str, str] |
         elif want.dtype.kind in "fc" and np.any(want) and np.allclose(got, -want, rtol=rtol,
                                                                      atol=atol):
             kind = "sign"
-        diff = first_difference(got, want) if got.dtype.kind in "biufc" else ""
+        for wrong, hint in mistakes or []:
+            wrong = np.asarray(wrong)
+            if wrong.shape == got.shape and got.dtype.kind in "biufc" and np.allclose(
+                    got, wrong, rtol=max(rtol, 1e-9), atol=max(atol, 1e-12), equal_nan=True):
+                hints = {**(hints or {}), kind: hint}
+                break
+        diff = first_difference(got, want, rtol, atol) if got.dtype.kind in "biufc" else ""
         fail(kind, f"{prefix}expected {show(want, 300)}" + (f"\n{diff}" if diff else ""), hints)
     return got
 
