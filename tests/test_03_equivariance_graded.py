@@ -36,26 +36,19 @@ SHIFT_HINTS = {
 }
 
 
-def shifted_the_wrong_way(got: object, x: np.ndarray, delta: int) -> bool:
-    return (isinstance(got, np.ndarray) and got.shape == x.shape
-            and np.array_equal(got, np.roll(x, -delta)) and not np.array_equal(
-                got, np.roll(x, delta)))
-
-
 def check_shift(submission, x: np.ndarray, delta: int) -> None:
     kept = x.copy()
     got = submission.shift(x, delta)
-    hints = dict(SHIFT_HINTS)
-    if shifted_the_wrong_way(got, kept, delta):
-        hints["values"] = ("Shifted the wrong way: for positive d the content moves right, "
-                           "(T_d x)[n] = x[(n - d) mod L].")
-    elif isinstance(got, np.ndarray) and got.shape == x.shape and np.array_equal(
+    hints = {**SHIFT_HINTS, "off_by_one": SHIFT_HINTS["values"]}
+    if isinstance(got, np.ndarray) and got.shape == x.shape and np.array_equal(
             np.sort(got, axis=None), np.sort(kept, axis=None)):
-        hints["values"] = ("The values are all there but not where they should be: take the "
-                           "shift modulo the length, so shifts beyond L and negative shifts "
-                           "wrap around.")
+        hints["values"] = hints["off_by_one"] = (
+            "The values are all there but not where they should be: take the shift modulo the "
+            "length, so shifts beyond L and negative shifts wrap around.")
     call = f"shift({kept.tolist() if x.size <= 8 else f'<{x.size} samples>'}, {delta})"
-    expect.array(got, E.shift(kept, delta), call, hints, dtype=False)
+    expect.array(got, E.shift(kept, delta), call, hints, dtype=False, mistakes=[
+        (np.roll(kept, -delta), "Shifted the wrong way: for positive d the content moves "
+                                "right, (T_d x)[n] = x[(n - d) mod L].")])
     expect.that(np.array_equal(x, kept), "values", f"{call} changed its input x",
                 {"values": "Return a new array (np.roll does); never modify x in place."})
 

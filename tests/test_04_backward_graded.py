@@ -217,7 +217,7 @@ def test_numerical_gradient_on_a_smooth_function(submission, rng):
     expect.array(submission.numerical_gradient(np.sin, x, g), want,
                  "numerical_gradient(np.sin, <x (3, 4)>, <grad_output (3, 4)>) against "
                  "grad_output * cos(x)", NUMERICAL_HINTS, dtype=False, atol=1e-7,
-                 mistakes=[(np.cos(x), numerical_mistakes(np.sin, x, g, 1e-6, want)[1][1])])
+                 mistakes=numerical_mistakes(np.sin, x, g, 1e-6, want))
 
 
 @pytest.mark.graded(EXERCISE, points=1, question="4.3 numerical_gradient",

@@ -242,7 +242,10 @@ def test_max_pool2d_fast_is_as_fast_as_shifted_views(submission, rng):
             break
     want = torch_max_pool2d(x, k, s)
     # the values are graded by the other tests: here only the speed counts
-    check_result(got, want, "<x (4, 16, 48, 48) float32>, 3, 1", dtype=False)
+    expect.that(isinstance(got, np.ndarray) and got.shape == want.shape, "shape",
+                f"max_pool2d_fast(<x (4, 16, 48, 48) float32>, {k}, {s}): expected an array of "
+                f"shape {want.shape} (its values are graded by the other tests), got "
+                f"{type(got).__name__} of shape {getattr(got, 'shape', None)}", FAST_HINTS)
     expect.that(best <= SPEED_BOUND * reference, "values",
                 f"max_pool2d_fast(<x (4, 16, 48, 48) float32>, {k}, {s}) took "
                 f"{best * 1e3:.1f} ms, {best / reference:.0f}x the shifted-view reference "

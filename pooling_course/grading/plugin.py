@@ -181,7 +181,8 @@ def clean_message(text: str) -> tuple[str, str]:
     a message, no ``where ... = <function ...remote at 0x...>``, no ``Use -v``."""
     text = text.replace("pooling_course.grading.proxy.", "").replace(
         "pooling_course.grading.expect.", "")
-    text = _PREFIX.sub("", text.removeprefix("AssertionError: "), count=1)
+    text = text.removeprefix("AssertionError: ").removeprefix("Mismatch: ")
+    text = _PREFIX.sub("", text, count=1)
     raised = re.match(r"Failed: DID NOT RAISE <class '(\w+)'>", text)
     if raised:
         return (f"expected your function to raise {raised.group(1)} for this bad input; it "
