@@ -15,6 +15,8 @@ shown is recognisably not the function's own output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .proxy import SubmissionError, show
@@ -74,12 +76,12 @@ def _builtin_of(error: BaseException) -> type | None:
     return None
 
 
-def raises(call: object, what: str, hints: dict[str, str] | None = None,
+def raises(call: Callable[[], object], what: str, hints: dict[str, str] | None = None,
            errors: tuple[type[BaseException], ...] = (ValueError,)) -> None:
     """``call()`` (a student's function on bad input) must raise one of ``errors``."""
     names = " or ".join(e.__name__ for e in errors)
     try:
-        got = call()  # type: ignore[operator]
+        got = call()
     except errors:
         return
     except SubmissionError as exc:
@@ -87,7 +89,7 @@ def raises(call: object, what: str, hints: dict[str, str] | None = None,
         if builtin is None:  # a timeout, a missing function: the grader's own failure
             raise
         first = str(exc).splitlines()[0] if str(exc) else builtin.__name__
-        fail("wrong_error", f"{what}: expected {names} for this bad input; instead "
+        fail("wrong_error", f"{what}: expected {names} for this bad input; instead it raised "
                             f"{first.split(' raised ', 1)[-1]}", hints)
     fail("no_error", f"{what}: expected {names} for this bad input; it returned "
                      f"{show(got, 200)}", hints)
