@@ -312,8 +312,11 @@ def test_receptive_field_matches_the_network_measured_in_torch(submission, rng):
         call = f"receptive_field({layers})"
         field, stride = expect.parts(got, ("receptive_field", "effective_stride"), call,
                                      RF_HINTS)
-        expect.integer(field, rf, f"{call}[0], the receptive field (torch measures it)",
-                       RF_HINTS)
+        own_stride = 1 + sum((k - 1) * s for k, s in layers)  # a typical mistake
+        hints = RF_HINTS if field != own_stride or own_stride == rf else {
+            **RF_HINTS, "values": "Each layer adds (k - 1) times the product of the strides of "
+                                  "the layers BEFORE it (the jump), not times its own stride."}
+        expect.integer(field, rf, f"{call}[0], the receptive field (torch measures it)", hints)
         expect.integer(stride, jump, f"{call}[1], the effective stride (the product of the "
                                      "strides)", {**RF_HINTS, "values": "The effective stride "
                                                   "is the product of all the layers' strides."})
