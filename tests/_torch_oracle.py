@@ -129,3 +129,31 @@ def numeric_grad(f, x: np.ndarray, grad_output: np.ndarray, eps: float = 1e-6) -
         flat[i] = saved
         grad.reshape(-1)[i] = (up - down) / (2 * eps)
     return grad
+
+
+def pascal_row(filter_size: int) -> np.ndarray:
+    """The binomial taps by repeated convolution with (1, 1), normalised: no math.comb."""
+    row = np.array([1.0])
+    for _ in range(filter_size - 1):
+        row = np.convolve(row, [1.0, 1.0])
+    return row / row.sum()
+
+
+def torch_blur(x: np.ndarray, filter_size: int, stride: int, ndim: int) -> np.ndarray:
+    """antialiased-cnns' BlurPool in torch: reflect pad floor/ceil((f-1)/2), grouped conv."""
+    t = torch.from_numpy(x)
+    unbatched = t.dim() == ndim + 1
+    if unbatched:
+        t = t[None]
+    taps = torch.from_numpy(pascal_row(filter_size)).to(t.dtype)
+    before, after = int((filter_size - 1) / 2), int(np.ceil((filter_size - 1) / 2))
+    channels = t.shape[1]
+    if ndim == 1:
+        kernel = taps[None, None, :].repeat(channels, 1, 1)
+        out = F.conv1d(F.pad(t, (before, after), mode="reflect"), kernel, stride=stride,
+                       groups=channels)
+    else:
+        kernel = (taps[:, None] * taps[None, :])[None, None].repeat(channels, 1, 1, 1)
+        out = F.conv2d(F.pad(t, (before, after, before, after), mode="reflect"), kernel,
+                       stride=stride, groups=channels)
+    return (out[0] if unbatched else out).numpy()

@@ -168,16 +168,29 @@ def random_configs(rng: np.random.Generator, ceil_mode: bool, count: int = 40) -
     return configs
 
 
+SIZE_HINTS = {
+    "off_by_one": "One window off: the count is (input_size + 2*padding - dilation*(kernel_size"
+                  " - 1) - 1) // stride + 1; the + 1 counts the first window.",
+    "values": SIZE_HINT,
+}
+CEIL_HINTS = {
+    "off_by_one": "In ceil_mode round the division up, then drop the last window if it would "
+                  "start in the right padding: (out - 1) * stride >= input_size + padding.",
+    "values": SIZE_HINT,
+}
+
+
 def check_sizes(submission, configs: list[tuple], must_be_int: bool = False) -> None:
     """Only the first output-size test insists on an int: a float answer costs one point."""
     for n, k, s, p, d, ceil_mode in configs:
         got = submission.pool_output_size(n, k, s, p, d, ceil_mode)
         want = torch_output_size(n, k, s, p, d, ceil_mode)
         what = f"pool_output_size({n}, {k}, {s}, {p}, {d}, ceil_mode={ceil_mode})"
+        hints = CEIL_HINTS if ceil_mode else SIZE_HINTS
         if must_be_int:
-            expect.integer(got, want, what)
+            expect.integer(got, want, what, hints)
         else:
-            expect.number(got, want, what, hints={"values": SIZE_HINT})
+            expect.number(got, want, what, hints)
 
 
 @pytest.mark.graded(EXERCISE, points=1, question="1.1 pool_output_size", hint=SIZE_HINT)
@@ -195,7 +208,9 @@ def test_output_size_defaults_stride_to_kernel_size(submission, rng):
     for n, k in cases:
         got, want = submission.pool_output_size(n, k), torch_output_size(n, k, k, 0, 1, False)
         expect.number(got, want, f"pool_output_size({n}, {k})",
-                      hints={"values": "stride=None means stride = kernel_size."})
+                      {"values": "stride=None means stride = kernel_size.",
+                       "off_by_one": "stride=None means stride = kernel_size; "
+                                     + SIZE_HINTS["off_by_one"]})
 
 
 @pytest.mark.graded(EXERCISE, points=1, question="1.1 pool_output_size", hint=SIZE_HINT)
@@ -215,22 +230,36 @@ def torch_max_pool2d(x: np.ndarray, k: object, s: object = None, p: object = 0) 
     return F.max_pool2d(torch.from_numpy(x)[None], k, s, p)[0].numpy()
 
 
+MAX_HINTS = {
+    "off_by_one": "One window too many or too few: there are (H + 2*padding - kernel_size) "
+                  "// stride + 1 windows along H (range(that), not range(that - 1) or + 1).",
+    "shape": "The output has (H + 2*padding - kernel_size) // stride + 1 rows and likewise "
+             "columns; stride=None means stride = kernel_size.",
+    "dtype": "Keep x's dtype: create the output with dtype=x.dtype.",
+    "values": "Each output is the maximum of one kernel_size window, starting at (i*stride, "
+              "j*stride) of the padded input.",
+}
+ZERO_PAD_HINT = ("Pad with -inf, never with 0: on negative inputs a zero from the padding wins "
+                 "the border windows (np.pad(..., constant_values=-np.inf), in a float array).")
+
+
 @pytest.mark.graded(EXERCISE, points=1, question="1.2 max_pool2d", hint=MAX_HINT)
 def test_max_pool2d_on_the_worked_example(submission):
     x = np.array([[1, 3, 2, 1], [4, 6, 5, 0], [2, 9, 3, 4], [0, 1, 7, 2]], dtype=np.float32)
-    np.testing.assert_array_equal(submission.max_pool2d(x, 2, 2), torch_max_pool2d(x, 2, 2))
+    pooled(submission, x, 2, 2)
 
 
-def pooled(submission, x: np.ndarray, *args) -> np.ndarray:
-    """The student's max_pool2d(x, *args), checked to be an array of the right shape and dtype
-    before its values are compared with torch."""
+def pooled(submission, x: np.ndarray, *args, dtype: bool = False) -> np.ndarray:
+    """The student's max_pool2d(x, *args), compared with torch: type, shape, (with ``dtype``)
+    dtype, then values; a dtype slip costs only the test that checks the dtype."""
     got = submission.max_pool2d(x, *args)
     want = torch_max_pool2d(x, *args)
     call = f"max_pool2d(<{x.shape[0]}x{x.shape[1]} {x.dtype}>, {', '.join(map(repr, args))})"
-    assert isinstance(got, np.ndarray), f"{call} returned {type(got).__name__}, not an array"
-    assert got.shape == want.shape, f"{call} has shape {got.shape}; torch gives {want.shape}"
-    np.testing.assert_array_equal(got, want, call)
-    return got
+    hints = dict(MAX_HINTS)
+    if (isinstance(got, np.ndarray) and got.shape == want.shape and got.dtype.kind in "fiu"
+            and np.any((got == 0) & (want < 0))):
+        hints["values"] = hints["off_by_one"] = ZERO_PAD_HINT
+    return expect.array(got, want, call, hints, dtype=dtype)
 
 
 @pytest.mark.graded(EXERCISE, points=2, question="1.2 max_pool2d", hint=MAX_HINT)
@@ -260,7 +289,15 @@ def test_max_pool2d_rectangular_windows_and_dtype(submission, rng):
         cases.append((y, k, tuple(int(v) for v in rng.integers(1, 4, size=2)),
                       tuple(int(rng.integers(0, v // 2 + 1)) for v in k)))
     for y, k, s, p in cases:
-        assert pooled(submission, y, k, s, p).dtype == y.dtype, f"dtype must stay {y.dtype}"
+        pooled(submission, y, k, s, p, dtype=True)
+
+
+RF_HINTS = {
+    "type": "Return the pair (receptive_field, effective_stride) as a tuple of two ints.",
+    "off_by_one": "Start from rf = 1 (one input pixel) and add (k - 1) * jump per layer, where "
+                  "jump is the product of the strides of the layers before it.",
+    "values": RF_HINT,
+}
 
 
 @pytest.mark.graded(EXERCISE, points=3, question="1.3 receptive_field", hint=RF_HINT)
@@ -269,12 +306,20 @@ def test_receptive_field_matches_the_network_measured_in_torch(submission, rng):
     stacks += [[(int(rng.integers(1, 8)), int(rng.integers(1, 3)), 1)  # fits torch's 600 px
                 for _ in range(int(rng.integers(1, 6)))] for _ in range(4)]
     for stack in stacks:
-        got = submission.receptive_field([(k, s) for k, s, _ in stack])
-        want = measured(tuple(stack))
-        assert isinstance(got, tuple | list) and len(got) == 2, (
-            f"receptive_field must return (receptive_field, effective_stride), got {got!r}")
-        assert tuple(got) == want, f"layers {[(k, s) for k, s, _ in stack]}: got {got!r}, " \
-                                   f"torch measures {want}"
+        layers = [(k, s) for k, s, _ in stack]
+        got = submission.receptive_field(layers)
+        rf, jump = measured(tuple(stack))
+        call = f"receptive_field({layers})"
+        field, stride = expect.parts(got, ("receptive_field", "effective_stride"), call,
+                                     RF_HINTS)
+        own_stride = 1 + sum((k - 1) * s for k, s in layers)  # a typical mistake
+        hints = RF_HINTS if field != own_stride or own_stride == rf else {
+            **RF_HINTS, "values": "Each layer adds (k - 1) times the product of the strides of "
+                                  "the layers BEFORE it (the jump), not times its own stride."}
+        expect.integer(field, rf, f"{call}[0], the receptive field (torch measures it)", hints)
+        expect.integer(stride, jump, f"{call}[1], the effective stride (the product of the "
+                                     "strides)", {**RF_HINTS, "values": "The effective stride "
+                                                  "is the product of all the layers' strides."})
 
 
 @functools.cache

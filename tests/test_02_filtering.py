@@ -1,7 +1,6 @@
 """Chapter 2, filtering: the box filter, aliasing and dilation in ``pooling_course.filtering``
-against PyTorch, SciPy and NumPy's FFT, the chapter's figures, and the graded tests of
-exercise 02_filtering (marked ``graded``; they grade the notebook given by ``--submission``,
-by default the reference solution)."""
+against PyTorch, SciPy and NumPy's FFT, and the chapter's figures. The graded tests of exercise
+02_filtering are in ``test_02_filtering_graded.py``."""
 
 from __future__ import annotations
 
@@ -15,13 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pooling_course import filtering
-from pooling_course.grading import expect
 from pooling_course.widgets import COLUMN_PX, state_html, to_html
 
 matplotlib.use("Agg")
-
-EXERCISE = "02_filtering"
-
 
 def torch_avg(x: np.ndarray, k: int, s: int) -> np.ndarray:
     return F.avg_pool1d(torch.from_numpy(np.asarray(x, dtype=np.float64))[None], k, s)[0].numpy()
@@ -220,139 +215,6 @@ def test_figures_are_deterministic_and_fit_the_column():
         assert "data-digest" in first and "data-compare" in first
         width = int(to_html(render(**params)).split('width="')[1].split('"')[0])
         assert width <= COLUMN_PX
-
-
-# --- graded: exercise 02_filtering -----------------------------------------------------------
-
-def _array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """The submission's answer as a float array of the expected shape, or a clear failure."""
-    assert isinstance(value, np.ndarray | list | tuple | float | int | np.number), (
-        f"{what} must return an array, got {type(value).__name__}")
-    out = np.asarray(value, dtype=float)
-    assert out.shape == shape, f"{what} returned shape {out.shape}, expected {shape}"
-    return out
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="2.1 box_response",
-                    hint="Use the closed form where sin(omega/2) is not 0 and 1 where it is.")
-def test_box_response_equals_the_fft_of_the_taps(submission, rng):
-    for k in [2, 3, 8, *rng.integers(1, 20, size=3).tolist()]:
-        omega, h = fft_response(int(k), 256)
-        got = _array(submission.box_response(omega, int(k)), omega.shape, "box_response")
-        np.testing.assert_allclose(got, np.abs(h), atol=1e-9, err_msg=f"kernel_size={k}")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="2.1 box_response",
-                    hint="At omega = 0 and every multiple of 2*pi the gain is 1; "
-                         "at 2*pi*m/K (not a multiple of 2*pi) it is 0.")
-def test_box_response_at_zero_and_its_zeros(submission, rng):
-    for k in [1, 2, 5, int(rng.integers(3, 12))]:
-        at = np.array([0.0, 2 * np.pi, -2 * np.pi, 4 * np.pi])
-        got = _array(submission.box_response(at, k), at.shape, "box_response")
-        np.testing.assert_allclose(got, 1.0, atol=1e-9, err_msg=f"kernel_size={k}")
-        if k > 1:
-            zeros = 2 * np.pi * np.arange(1, k) / k
-            got = _array(submission.box_response(zeros, k), zeros.shape, "box_response")
-            np.testing.assert_allclose(got, 0.0, atol=1e-9, err_msg=f"kernel_size={k}")
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="2.2 avg_pool_as_convolution",
-                    hint="np.convolve(x, box, mode='valid') then [::stride]; "
-                         "stride defaults to kernel_size.")
-def test_avg_pool_as_convolution_equals_torch(submission, rng):
-    cases = [(np.arange(6.0), 2, None), (np.array([1, 0, 1, 0, 1, 0, 1, 0.0]), 3, 1)]
-    cases += [(rng.normal(size=int(rng.integers(8, 40))), int(rng.integers(1, 6)),
-               int(rng.integers(1, 5))) for _ in range(6)]
-    for x, k, s in cases:
-        want = torch_avg(x, k, s or k)
-        got = _array(submission.avg_pool_as_convolution(x, k, s) if s else
-                     submission.avg_pool_as_convolution(x, k), want.shape,
-                     "avg_pool_as_convolution")
-        np.testing.assert_allclose(got, want, atol=1e-9, err_msg=f"len={len(x)} k={k} s={s}")
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="2.3 alias_frequency",
-                    hint="Take stride * omega modulo 2*pi, then reflect values above pi "
-                         "to 2*pi minus them.")
-def test_alias_frequency_gives_the_same_samples(submission, rng):
-    omega = np.concatenate([np.pi * np.array([0.1, 0.4, 0.6, 0.9]), rng.uniform(0, np.pi, 8)])
-    m = np.arange(50)
-    for s in (2, 3, int(rng.integers(4, 9))):
-        got = _array(submission.alias_frequency(omega, s), omega.shape, "alias_frequency")
-        assert np.all((got >= -1e-12) & (got <= np.pi + 1e-12)), "must lie in [0, pi]"
-        for w, a in zip(omega, got, strict=True):
-            # The defining property: the subsampled cosine is a cosine at the alias frequency.
-            if not np.allclose(np.cos(w * s * m), np.cos(a * m), atol=1e-6):
-                alias = abs((w * s + np.pi) % (2 * np.pi) - np.pi)
-                expect.fail("values", f"alias_frequency(omega={w:.4f}, stride={s}) gave "
-                            f"{a:.4f}; expected {alias:.4f}. (The test compares cos(a*m) with "
-                            f"the subsampled cosine cos(omega*stride*m), m = 0..49: they differ.)",
-                            {"values": "Take stride * omega modulo 2*pi, then reflect values "
-                                       "above pi to 2*pi minus them."})
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="2.4 grey_dilation1d",
-                    hint="out[n] = x[n:n + size].max() for n = 0 .. len(x) - size.")
-def test_grey_dilation_equals_scipy_where_the_element_fits(submission, rng):
-    for size in (1, 2, 3, int(rng.integers(4, 7))):
-        x = rng.integers(-5, 6, size=20).astype(float)
-        want = ndimage.grey_dilation(x, size=size)[(size - 1) // 2:][:len(x) - size + 1]
-        got = _array(submission.grey_dilation1d(x, size), want.shape, "grey_dilation1d")
-        np.testing.assert_array_equal(got, want, err_msg=f"size={size}")
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="2.4 max_pool_via_dilation",
-                    hint="Keep every stride-th sample of grey_dilation1d(x, kernel_size); "
-                         "stride defaults to kernel_size.")
-def test_max_pool_via_dilation_equals_torch(submission, rng):
-    x_b = np.array([3, 1, 2, 2, 3, 1, 2, 2], dtype=float)
-    cases = [(x_b, 2, None), (x_b, 3, 1)]
-    cases += [(rng.normal(size=int(rng.integers(8, 30))), int(rng.integers(1, 6)),
-               int(rng.integers(1, 4))) for _ in range(6)]
-    for x, k, s in cases:
-        want = torch_max(x, k, s or k)
-        got = _array(submission.max_pool_via_dilation(x, k, s) if s else
-                     submission.max_pool_via_dilation(x, k), want.shape,
-                     "max_pool_via_dilation")
-        np.testing.assert_array_equal(got, want, err_msg=f"len={len(x)} k={k} s={s}")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="2.5 dft_at_pi",
-                    hint="Sum y[n] with sign + for even n and - for odd n.")
-def test_dft_at_pi_equals_the_fft_component(submission, rng):
-    x_a = np.array([1, 0, 1, 0, 1, 0, 1, 0], dtype=float)
-    for y in [torch_avg(x_a, 3, 1), torch_max(x_a, 3, 1), rng.normal(size=10),
-              rng.normal(size=2 * int(rng.integers(2, 20)))]:
-        got = submission.dft_at_pi(y)
-        assert np.ndim(got) == 0, f"dft_at_pi must return a number, got {got!r}"
-        assert float(np.real(got)) == pytest.approx(np.fft.fft(y)[len(y) // 2].real, abs=1e-9)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="2.6 expected_max_of_normals",
-                    hint="Integrate x * n * phi(x) * Phi(x)**(n - 1) over [-12, 12] on a fine "
-                         "grid; Phi(x) = (1 + math.erf(x / sqrt(2))) / 2.")
-def test_expected_max_of_normals_in_closed_form(submission):
-    # Closed forms: E_1 = 0, E_2 = 1/sqrt(pi), E_3 = 3 / (2 sqrt(pi)); E_4 = 1.02938 (tables).
-    for n, want in [(1, 0.0), (2, 1 / np.sqrt(np.pi)), (3, 1.5 / np.sqrt(np.pi)),
-                    (4, 1.029375)]:
-        got = submission.expected_max_of_normals(n)
-        assert np.ndim(got) == 0, f"expected_max_of_normals must return a number, got {got!r}"
-        assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="2.6 expected_max_of_normals",
-                    hint="The density of the maximum of n samples is n * phi(x) * "
-                         "Phi(x)**(n - 1); its mean is the integral of x times it.")
-def test_expected_max_of_normals_equals_scipy_integration(submission, rng):
-    from scipy import integrate, stats
-
-    for n in [9, 16, *rng.integers(5, 60, size=3).tolist()]:
-        def density(x: float, n: int = int(n)) -> float:
-            return x * n * stats.norm.pdf(x) * stats.norm.cdf(x) ** (n - 1)
-        want = integrate.quad(density, -np.inf, np.inf)[0]
-        got = submission.expected_max_of_normals(int(n))
-        assert np.ndim(got) == 0, f"expected_max_of_normals must return a number, got {got!r}"
-        assert float(got) == pytest.approx(want, abs=1e-4), f"n={n}"
 
 
 def test_noise_module_matches_closed_forms_and_simulation():

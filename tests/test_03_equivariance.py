@@ -1,6 +1,7 @@
 """Chapter 3, shifts: the shift operator, the change metric and the anti-aliased pools against
 PyTorch (blur pooling written as antialiased-cnns writes it: ``F.pad(mode="reflect")`` and a
-grouped ``F.conv2d``), and the graded tests of exercise 03_equivariance."""
+grouped ``F.conv2d``). The graded tests of exercise 03_equivariance are in
+``test_03_equivariance_graded.py``."""
 
 from __future__ import annotations
 
@@ -11,42 +12,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _torch_oracle import pascal_row, torch_blur
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pooling_course import equivariance as E
 from pooling_course import robustness as R
 from pooling_course import widgets
-from pooling_course.grading import expect
-
-
-def pascal_row(filter_size: int) -> np.ndarray:
-    """The binomial taps by repeated convolution with (1, 1), normalised: no math.comb."""
-    row = np.array([1.0])
-    for _ in range(filter_size - 1):
-        row = np.convolve(row, [1.0, 1.0])
-    return row / row.sum()
-
-
-def torch_blur(x: np.ndarray, filter_size: int, stride: int, ndim: int) -> np.ndarray:
-    """antialiased-cnns' BlurPool in torch: reflect pad floor/ceil((f-1)/2), grouped conv."""
-    t = torch.from_numpy(x)
-    unbatched = t.dim() == ndim + 1
-    if unbatched:
-        t = t[None]
-    taps = torch.from_numpy(pascal_row(filter_size)).to(t.dtype)
-    before, after = int((filter_size - 1) / 2), int(np.ceil((filter_size - 1) / 2))
-    channels = t.shape[1]
-    if ndim == 1:
-        kernel = taps[None, None, :].repeat(channels, 1, 1)
-        out = F.conv1d(F.pad(t, (before, after), mode="reflect"), kernel, stride=stride,
-                       groups=channels)
-    else:
-        kernel = (taps[:, None] * taps[None, :])[None, None].repeat(channels, 1, 1, 1)
-        out = F.conv2d(F.pad(t, (before, after, before, after), mode="reflect"), kernel,
-                       stride=stride, groups=channels)
-    return (out[0] if unbatched else out).numpy()
-
 
 # --- the binomial filters ---------------------------------------------------------------------
 
@@ -301,147 +273,3 @@ def test_consistency_counts_unchanged_predictions():
     moved[0, 0, 0, 0] = 0.0  # one of four predictions changes
     assert R.consistency(Fixed(), images, [moved]) == 0.75
     assert R.consistency(Fixed(), images, [images, moved]) == 0.875
-
-
-# --- graded: exercise 03_equivariance ----------------------------------------------------------
-
-EXERCISE = "03_equivariance"
-
-
-def as_float_array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Check what a submission returned before looking at its values."""
-    assert isinstance(value, np.ndarray), f"{what} must return a numpy array, got {type(value)}"
-    assert value.shape == shape, f"{what} returned shape {value.shape}, expected {shape}"
-    return value.astype(float)
-
-
-def np_max_pool(x: np.ndarray, k: int) -> np.ndarray:
-    """Non-overlapping max pooling of a 1-D signal whose length is a multiple of k."""
-    return np.asarray(x, dtype=float).reshape(-1, k).max(axis=1)
-
-
-def torch_avg_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
-    return F.avg_pool1d(torch.from_numpy(np.asarray(x, float))[None], k, s)[0].numpy()
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.1 shift",
-                    hint="(T_d x)[n] = x[(n - d) mod L]: content moves right for positive d.")
-def test_shift_on_the_teaching_example(submission):
-    x = np.array([0, 0, 1, 1, 0, 0, 1, 1])
-    got = as_float_array(submission.shift(x.copy(), 1), (8,), "shift")
-    np.testing.assert_array_equal(got, [1, 0, 0, 1, 1, 0, 0, 1])
-    got = as_float_array(submission.shift(np.arange(5), -2), (5,), "shift")
-    np.testing.assert_array_equal(got, [2, 3, 4, 0, 1])
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.1 shift",
-                    hint="Use the remainder modulo the length, so large and negative shifts wrap.")
-def test_shift_matches_the_package_on_random_signals(submission, rng):
-    for _ in range(20):
-        n = int(rng.integers(1, 15))
-        x = rng.normal(size=n)
-        kept = x.copy()
-        delta = int(rng.integers(-3 * n, 3 * n + 1))
-        got = as_float_array(submission.shift(x, delta), (n,), "shift")
-        np.testing.assert_array_equal(got, E.shift(kept, delta), f"delta={delta}, L={n}")
-        np.testing.assert_array_equal(x, kept, "shift must not modify its input")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.2 change",
-                    hint="Divide the norm of the difference by the norm of the reference.")
-def test_change_is_the_normalised_euclidean_distance(submission, rng):
-    hints = {"nan": "0/0 gave NaN: when y equals a zero reference the change is 0.0; "
-                     "handle a zero reference before dividing.",
-             "values": "Divide the norm of the difference by the norm of the reference."}
-    expect.number(submission.change(np.array([1.0, 1, 1, 1]), np.array([0.0, 1, 0, 1])), 1.0,
-                  "change([1, 1, 1, 1], [0, 1, 0, 1])", hints)
-    expect.number(submission.change(np.zeros(3), np.zeros(3)), 0.0,
-                  "change(zeros(3), zeros(3))", hints)
-    expect.number(submission.change(np.ones(3), np.zeros(3)), np.inf,
-                  "change(ones(3), zeros(3))", {**hints, "nan": "a nonzero change of a zero "
-                                                "reference is inf, not NaN"})
-    for _ in range(10):
-        y, ref = rng.normal(size=(2, 3, 4))
-        expect.number(submission.change(y, ref), E.normalized_change(y, ref),
-                      f"change(y, reference) on shape {y.shape}", hints, rtol=1e-6)
-    try:
-        got = submission.change(np.zeros(3), np.zeros(4))
-    except ValueError:
-        return
-    expect.fail("no_error", f"change(zeros(3), zeros(4)) returned {got!r}; expected a "
-                            "ValueError", {"no_error": "Arrays of different shapes cannot be "
-                                           "compared: raise ValueError naming the shapes."})
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.3 equivariance_error",
-                    hint="Compare pool(shift(x, delta)) with shift(pool(x), delta // stride).")
-def test_equivariance_error_is_zero_for_shifts_by_the_stride(submission, rng):
-    for k in (2, 3, 4):
-        x = rng.normal(size=4 * k)
-        for m in (-2, 1, 3):
-            y, y_shifted = np_max_pool(x, k), np_max_pool(np.roll(x, m * k), k)
-            got = float(submission.equivariance_error(y, y_shifted, m * k, k))
-            assert got == pytest.approx(0.0, abs=1e-12), f"k=s={k}, delta={m * k}"
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.3 equivariance_error",
-                    hint="Use your shift and change; the output moves by delta // stride cells.")
-def test_equivariance_error_measures_overlapping_pools(submission, rng):
-    # Average pooling with k=3, s=2 on a signal of 11 samples: the windows do not wrap, so a
-    # circular shift by the stride changes the last output cell; torch computes both sides.
-    for _ in range(5):
-        x = rng.normal(size=11)
-        y, y_shifted = torch_avg_pool(x, 3, 2), torch_avg_pool(np.roll(x, 2), 3, 2)
-        want = E.normalized_change(y_shifted, np.roll(y, 1))
-        assert want > 0
-        got = float(submission.equivariance_error(y, y_shifted, 2, 2))
-        assert got == pytest.approx(want)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.3 equivariance_error",
-                    hint="No whole number of output cells matches a shift between strides.")
-def test_equivariance_error_rejects_shifts_between_strides(submission):
-    x = np.arange(8.0)
-    with pytest.raises(ValueError):
-        submission.equivariance_error(np_max_pool(x, 2), np_max_pool(np.roll(x, 1), 2), 1, 2)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.4 binomial_filter",
-                    hint="Row filter_size - 1 of Pascal's triangle, divided by its sum.")
-def test_binomial_filter_is_pascals_row(submission):
-    for f in range(1, 8):
-        got = as_float_array(submission.binomial_filter(f), (f,), "binomial_filter")
-        np.testing.assert_allclose(got, pascal_row(f), atol=1e-12, err_msg=f"filter_size={f}")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.4 blur_pool1d",
-                    hint="Pad (f-1)//2 before and f//2 after with np.pad(mode='reflect').")
-def test_blur_pool1d_on_zhangs_signal(submission):
-    x = np.array([0.0, 0, 8, 8, 0, 0, 8, 8])
-    for f in (3, 4):
-        got = as_float_array(submission.blur_pool1d(x, filter_size=f, stride=2), (4,),
-                             "blur_pool1d")
-        np.testing.assert_allclose(got, torch_blur(x[None], f, 2, ndim=1)[0], atol=1e-12,
-                                   err_msg=f"filter_size={f}")
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="3.4 blur_pool1d",
-                    hint="Output i starts at i * stride in the padded signal; ceil(L/s) outputs.")
-def test_blur_pool1d_matches_torch_for_every_filter_size_and_stride(submission, rng):
-    for f, s in itertools.product(range(1, 8), (1, 2, 3)):
-        n = int(rng.integers(f // 2 + 1, 16))
-        x = rng.normal(size=n)
-        want = torch_blur(x[None], f, s, ndim=1)[0]
-        got = as_float_array(submission.blur_pool1d(x, filter_size=f, stride=s), want.shape,
-                             f"blur_pool1d(L={n}, filter_size={f}, stride={s})")
-        np.testing.assert_allclose(got, want, atol=1e-10, err_msg=f"L={n} f={f} s={s}")
-        np.testing.assert_allclose(got, E.blur_pool1d(x[None], f, s)[0], atol=1e-10)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="3.4 blur_pool1d",
-                    hint="Raise ValueError for filter_size outside 1..7 or padding >= len(x).")
-def test_blur_pool1d_rejects_what_the_reference_rejects(submission):
-    with pytest.raises(ValueError):
-        submission.blur_pool1d(np.zeros(3), filter_size=7)
-    with pytest.raises(ValueError):
-        submission.blur_pool1d(np.zeros(9), filter_size=8)

@@ -1,10 +1,9 @@
 """Chapter 4, the backward pass: the loop references, the gradient checker, the routing counts
-and the figure against torch autograd, and the graded tests of exercise 04_backward (marked
-``graded``; they grade the notebook given by ``--submission``, by default the solution)."""
+and the figure against torch autograd. The graded tests of exercise 04_backward are in
+``test_04_backward_graded.py``."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 
@@ -17,10 +16,7 @@ from hypothesis import strategies as st
 
 from pooling_course import backward
 from pooling_course import functional as PF
-from pooling_course.grading import expect
 from pooling_course.widgets import state_html
-
-EXERCISE = "04_backward"
 
 
 def torch_grad(op, x: np.ndarray, g: np.ndarray, *args, **kwargs) -> np.ndarray:
@@ -255,153 +251,3 @@ def test_the_three_networks_differ_only_in_the_halving_layer():
             x for i, x in enumerate(b) if i not in (2, 5)]
     with pytest.raises(ValueError, match="pooling"):
         backward.digits_cnn("min")
-
-
-# --- graded: exercise 04_backward ----------------------------------------------------------
-
-def torch_pool_grad(op, x: np.ndarray, g: np.ndarray, k, s=None, p=0) -> np.ndarray:
-    """Autograd's gradient for an (H, W) map."""
-    return torch_grad(op, x[None], g[None], k, s, p)[0]
-
-
-def checked(got: object, like: np.ndarray, what: str) -> np.ndarray:
-    assert isinstance(got, np.ndarray), f"{what} must return a numpy array, got {type(got)}"
-    assert got.shape == like.shape, f"{what} must return shape {like.shape}, got {got.shape}"
-    return got
-
-
-CHAPTER_X = np.array([[1, 3, 2, 1], [4, 6, 5, 0], [2, 9, 3, 4], [0, 1, 7, 2]], dtype=np.float64)
-CHAPTER_G = np.array([[1.0, 2.0], [3.0, 4.0]])
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.1 max_pool2d_backward",
-                    hint="Each window's gradient goes whole to the position of its maximum.")
-def test_max_backward_on_the_chapter_example(submission):
-    want = torch_pool_grad(F.max_pool2d, CHAPTER_X, CHAPTER_G, 2, 2)
-    got = checked(submission.max_pool2d_backward(CHAPTER_G, CHAPTER_X, 2, 2), want,
-                  "max_pool2d_backward")
-    np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="4.1 max_pool2d_backward",
-                    hint="Overlapping windows: add (+=) each window's gradient, don't assign.")
-def test_max_backward_overlapping_windows_random(submission, rng):
-    for h, w, k, s in [(5, 6, 2, 1), (7, 7, 3, 2), (6, 5, 3, 1), (8, 8, (2, 3), (1, 2))]:
-        x = rng.normal(size=(h, w))
-        g = rng.normal(size=F.max_pool2d(torch.tensor(x[None]), k, s).shape[1:])
-        want = torch_pool_grad(F.max_pool2d, x, g, k, s)
-        got = checked(submission.max_pool2d_backward(g, x, k, s), want, "max_pool2d_backward")
-        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"{h}x{w} k={k} s={s}")
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="4.1 max_pool2d_backward",
-                    hint="On a tie the first maximum in row-major window order gets it all.")
-def test_max_backward_routes_ties_to_the_first_maximum(submission, rng):
-    cases = [np.zeros((4, 4)), rng.integers(0, 2, size=(6, 7)).astype(np.float64)]
-    for x in cases:
-        for k, s in [(2, 2), (3, 1), (2, 1)]:
-            g = np.ones(F.max_pool2d(torch.tensor(x[None]), k, s).shape[1:])
-            want = torch_pool_grad(F.max_pool2d, x, g, k, s)
-            got = checked(submission.max_pool2d_backward(g, x, k, s), want,
-                          "max_pool2d_backward")
-            np.testing.assert_array_equal(got, want, f"k={k} s={s}\n{x}")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.1 max_pool2d_backward",
-                    hint="Padding is never a candidate, and the gradient has the input's shape.")
-def test_max_backward_with_padding_and_default_stride(submission, rng):
-    x = -np.abs(rng.normal(size=(5, 6))) - 1  # negative: a zero padding would win
-    for k, s, p in [(2, None, 1), (3, 2, 1), (3, 1, 1)]:
-        g = rng.normal(size=F.max_pool2d(torch.tensor(x[None]), k, s, p).shape[1:])
-        want = torch_pool_grad(F.max_pool2d, x, g, k, s, p)
-        got = checked(submission.max_pool2d_backward(g, x, k, s, p), want,
-                      "max_pool2d_backward")
-        hint = ("Padding is never a candidate: take each window's argmax among real elements "
-                "only, and the gradient has the input's shape.")
-        if not np.isclose(got.sum(), want.sum()):
-            hint = ("Some gradient was lost or doubled: where windows overlap (here k > s) an "
-                    "element can win several windows; add into grad_x (+=), never assign (=).")
-        expect.array(got, want, f"k={k} s={s} p={p}", {"values": hint}, dtype=False,
-                     atol=1e-12)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.2 avg_pool2d_backward",
-                    hint="Every element of a k×k window receives g / k².")
-def test_avg_backward_on_the_chapter_example(submission):
-    want = torch_pool_grad(F.avg_pool2d, CHAPTER_X, CHAPTER_G, 2, 2)
-    got = checked(submission.avg_pool2d_backward(CHAPTER_G, CHAPTER_X, 2, 2), want,
-                  "avg_pool2d_backward")
-    np.testing.assert_allclose(got, want, atol=1e-12)
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="4.2 avg_pool2d_backward",
-                    hint="Elements in several windows sum one share from each.")
-def test_avg_backward_overlapping_windows_random(submission, rng):
-    for h, w, k, s in [(5, 6, 2, 1), (7, 7, 3, 2), (9, 6, (3, 2), (2, 1))]:
-        x = rng.normal(size=(h, w))
-        g = rng.normal(size=F.avg_pool2d(torch.tensor(x[None]), k, s).shape[1:])
-        want = torch_pool_grad(F.avg_pool2d, x, g, k, s)
-        got = checked(submission.avg_pool2d_backward(g, x, k, s), want, "avg_pool2d_backward")
-        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"{h}x{w} k={k} s={s}")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.2 avg_pool2d_backward",
-                    hint="With padding the divisor is still k² (padding counts), but padding "
-                         "cells receive nothing.")
-def test_avg_backward_with_padding(submission, rng):
-    x = rng.normal(size=(5, 5))
-    for k, s, p in [(2, 2, 1), (3, 2, 1), (3, 1, 1)]:
-        g = rng.normal(size=F.avg_pool2d(torch.tensor(x[None]), k, s, p).shape[1:])
-        want = torch_pool_grad(F.avg_pool2d, x, g, k, s, p)
-        got = checked(submission.avg_pool2d_backward(g, x, k, s, p), want,
-                      "avg_pool2d_backward")
-        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"k={k} s={s} p={p}")
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.3 numerical_gradient",
-                    hint="Use (L(x + eps) - L(x - eps)) / (2 eps) with L = sum(grad_output * f).")
-def test_numerical_gradient_on_a_smooth_function(submission, rng):
-    x = rng.normal(size=(3, 4))
-    g = rng.normal(size=(3, 4))
-    got = checked(submission.numerical_gradient(np.sin, x, g), x, "numerical_gradient")
-    np.testing.assert_allclose(got, g * np.cos(x), atol=1e-7)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.3 numerical_gradient",
-                    hint="A one-sided difference is off by eps/2 * f''; use both sides.")
-def test_numerical_gradient_is_a_central_difference(submission):
-    x = np.array([[0.5, -1.0, 2.0]])
-    got = checked(submission.numerical_gradient(np.square, x, np.ones_like(x), eps=0.1),
-                  x, "numerical_gradient")
-    np.testing.assert_allclose(got, 2 * x, atol=1e-9)  # exact for a quadratic
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="4.3 numerical_gradient",
-                    hint="f may change the shape: grad_output has f(x)'s shape, not x's.")
-def test_numerical_gradient_of_pooling_matches_autograd(submission, rng):
-    # Global max pooling of each row: f changes the shape and, like every max pool, sends
-    # the gradient to the winner. The function crosses to the sandbox as NumPy's own.
-    x = rng.normal(size=(6, 6))
-    g = rng.normal(size=6)
-    got = checked(submission.numerical_gradient(functools.partial(np.max, axis=1), x, g),
-                  x, "numerical_gradient")
-    t = torch.tensor(x, requires_grad=True)
-    torch.amax(t, dim=1).backward(torch.tensor(g))
-    np.testing.assert_allclose(got, t.grad.numpy(), atol=1e-6)
-
-
-def torch_norm_ratio(x: np.ndarray, k, s) -> float:
-    ones = np.ones(F.max_pool2d(torch.tensor(x[None]), k, s).shape[1:])
-    return float(np.linalg.norm(torch_pool_grad(F.max_pool2d, x, ones, k, s))
-                 / np.linalg.norm(torch_pool_grad(F.avg_pool2d, x, ones, k, s)))
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="4.4 gradient_norm_ratio",
-                    hint="Send a gradient of 1 from every output through both of your "
-                         "backward functions and divide the two norms.")
-def test_gradient_norm_ratio(submission, rng):
-    for shape, k, s in [((8, 8), 2, 2), ((9, 9), 3, 3), ((9, 11), 3, 2), ((7, 7), 3, 1)]:
-        x = rng.normal(size=shape)
-        got = submission.gradient_norm_ratio(x, k, s)
-        assert isinstance(got, float | np.floating), f"expected a float, got {type(got)}"
-        assert np.isclose(got, torch_norm_ratio(x, k, s), rtol=1e-9), f"{shape} k={k} s={s}"

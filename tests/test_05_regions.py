@@ -5,7 +5,8 @@ against (a) their loop references, transliterations of torchvision's CPU kernels
 (b) worked examples computed by hand from the kernels' rules; (c) torch ops they equal in
 special cases (a whole-map box is adaptive max pooling; an aligned whole-map box sampled at
 pixel centres is average pooling); (d) properties (constant maps, linearity, adjointness and
-finite differences of the gradients). Then the graded tests of exercise 05_regions.
+finite differences of the gradients). The graded tests of exercise 05_regions are in
+``test_05_regions_graded.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from pooling_course import regions
-from pooling_course.grading import expect
 from pooling_course.ops import (
     FLT_MAX,
     as_rois,
@@ -29,7 +29,6 @@ from pooling_course.ops import (
     spatial_pyramid_pool,
 )
 
-EXERCISE = "05_regions"
 DTYPES = (np.float32, np.float64)
 
 
@@ -350,152 +349,3 @@ def test_boxes_as_a_list_equal_the_k5_form():
 def test_bad_arguments_are_rejected_by_name(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call(np.zeros((1, 1, 4, 4)))
-
-
-# --- graded: exercise 05_regions ----------------------------------------------------------
-
-def _array(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """A submission's answer as an array of the expected shape, or a failed test saying why."""
-    if not isinstance(value, np.ndarray | list | tuple):
-        pytest.fail(f"{what} must return an array, got {type(value).__name__}")
-    array = np.asarray(value)
-    assert array.shape == shape, f"{what}: expected shape {shape}, got {array.shape}"
-    return array
-
-
-BOUNDS_HINTS = {
-    "off_by_one": "A bound is one off: starts are floor(i*L/O), ends are ceil((i+1)*L/O) and "
-                  "exclusive (the window is x[start:end]).",
-    "values": "Use integer arithmetic: starts i*L//O, ends -((-(i+1)*L)//O); float division "
-              "lands on the wrong side of an integer for large sizes."}
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="5.1 adaptive_bounds",
-                    hint="starts are i*L//O; ends are ceil((i+1)*L/O), i.e. -((-(i+1)*L)//O)")
-def test_adaptive_bounds_teaching_examples(submission):
-    for length, out, starts, ends in [(7, 3, [0, 2, 4], [3, 5, 7]), (8, 4, [0, 2, 4, 6],
-                                       [2, 4, 6, 8]), (3, 5, [0, 0, 1, 1, 2], [1, 2, 2, 3, 3])]:
-        got = submission.adaptive_bounds(length, out)
-        assert isinstance(got, tuple | list) and len(got) == 2, "return (starts, ends)"
-        call = f"adaptive_bounds({length}, {out})"
-        expect.array(np.asarray(got[0]), np.array(starts), f"{call} starts", BOUNDS_HINTS,
-                     dtype=False)
-        expect.array(np.asarray(got[1]), np.array(ends), f"{call} ends", BOUNDS_HINTS,
-                     dtype=False)
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="5.1 adaptive_bounds",
-                    hint="use integer arithmetic: float division lands on the wrong side of "
-                         "an integer for large sizes")
-def test_adaptive_bounds_match_torch_windows(submission, rng):
-    sizes = [(int(L), int(o)) for L, o in zip(rng.integers(1, 400, 40), rng.integers(1, 60, 40),
-                                              strict=True)] + [(49, 7), (1000, 999)]
-    for length, out in sizes:
-        got = submission.adaptive_bounds(length, out)
-        assert isinstance(got, tuple | list) and len(got) == 2, "return (starts, ends)"
-        starts, ends = _array(got[0], (out,), "starts"), _array(got[1], (out,), "ends")
-        # torch's adaptive max pool of 0..L-1 picks each window's last cell.
-        last = F.adaptive_max_pool1d(torch.arange(length, dtype=torch.float64)[None], out)[0]
-        first = -F.adaptive_max_pool1d(-torch.arange(length, dtype=torch.float64)[None], out)[0]
-        call = f"adaptive_bounds({length}, {out})"
-        expect.array(starts.astype(np.int64), first.long().numpy(), f"{call} starts",
-                     BOUNDS_HINTS, dtype=False)
-        expect.array(ends.astype(np.int64), last.long().numpy() + 1, f"{call} ends",
-                     BOUNDS_HINTS, dtype=False)
-
-
-@pytest.mark.graded(EXERCISE, points=3, question="5.2 spatial_pyramid_pool",
-                    hint="each level is a (C, l, l) max over adaptive bins, flattened; "
-                         "concatenate levels in order")
-def test_spatial_pyramid_pool_matches_torch(submission, rng):
-    cases = [((1, 4, 4), (1, 2)), ((3, 5, 7), (1, 2, 4)), ((2, 13, 9), (1, 2, 3, 6)),
-             ((2, 3, 2), (1, 2, 4))]
-    for shape, levels in cases:
-        x = rng.standard_normal(shape)
-        got = _array(submission.spatial_pyramid_pool(x, levels),
-                     (shape[0] * sum(v * v for v in levels),), "spatial_pyramid_pool")
-        t = torch.from_numpy(x)[None]
-        want = torch.cat([F.adaptive_max_pool2d(t, v).flatten(1) for v in levels], 1)[0]
-        np.testing.assert_array_equal(got, want.numpy(), f"shape {shape} levels {levels}")
-
-
-def _kernel_bilinear(plane: np.ndarray, y: float, x: float) -> float:
-    found = regions.bilinear_weights(y, x, *plane.shape)
-    if found is None:
-        return 0.0
-    return float(sum(w * plane[c] for c, w in zip(*found, strict=True)))
-
-
-@pytest.mark.graded(EXERCISE, points=1, question="5.3 bilinear",
-                    hint="inside the map it is ordinary bilinear interpolation")
-def test_bilinear_inside_the_map(submission, rng):
-    plane = rng.standard_normal((4, 5))
-    points = [(1.0, 1.5), (0.25, 0.75), (2.5, 3.25)] + [
-        (float(y), float(x)) for y, x in zip(rng.uniform(0, 3, 20), rng.uniform(0, 4, 20),
-                                             strict=True)]
-    for y, x in points:
-        got = submission.bilinear(plane, y, x)
-        assert isinstance(got, float | np.floating), f"return a float, got {type(got).__name__}"
-        assert np.isclose(got, _kernel_bilinear(plane, y, x), rtol=1e-12, atol=1e-12), (y, x)
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="5.3 bilinear",
-                    hint="drop samples beyond -1 or H; clamp the rest: a sample in [-1, 0] or "
-                         "[H-1, H] reads the border row at full weight")
-def test_bilinear_at_and_beyond_the_border(submission, rng):
-    plane = rng.standard_normal((3, 4))
-    points = [(-1.0, 1.0), (-1.01, 1.0), (3.0, 2.0), (3.01, 2.0), (2.5, 3.7), (-0.5, -0.5),
-              (1.5, -1.0), (1.5, 4.0), (1.5, 4.2), (2.0, 3.0)] + [
-        (float(y), float(x)) for y, x in zip(rng.uniform(-2, 4, 40), rng.uniform(-2, 5, 40),
-                                             strict=True)]
-    for y, x in points:
-        got = submission.bilinear(plane, y, x)
-        assert isinstance(got, float | np.floating), f"return a float, got {type(got).__name__}"
-        assert np.isclose(got, _kernel_bilinear(plane, y, x), rtol=1e-12, atol=1e-12), (y, x)
-
-
-def _package_roi_align(x: np.ndarray, box: tuple[float, ...], size: tuple[int, int],
-                       sampling_ratio: int, aligned: bool) -> np.ndarray:
-    return roi_align(x[None], np.array([[0, *box]]), size, 1.0, sampling_ratio, aligned)[0]
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="5.4 roi_align_box",
-                    hint="sample y = y1 + i*bin_h + (iy + 0.5)*bin_h/grid_h and divide by "
-                         "the number of samples")
-def test_roi_align_box_inside_the_map(submission, rng):
-    x = rng.standard_normal((2, 6, 7))
-    cases = [((1, 1, 4, 4), (2, 2), 2, False), ((0.5, 1.25, 5.5, 4.0), (3, 2), -1, False),
-             ((0, 0, 7, 6), (3, 3), 1, True)]
-    for _ in range(6):
-        x1, y1 = rng.uniform(0, 3, 2)
-        box = (x1, y1, x1 + rng.uniform(1, 3.5), y1 + rng.uniform(1, 2.5))
-        cases.append((box, (int(rng.integers(1, 4)), int(rng.integers(1, 4))),
-                      int(rng.choice([-1, 1, 2])), bool(rng.integers(2))))
-    for box, size, ratio, aligned in cases:
-        got = _array(submission.roi_align_box(x, box, size, ratio, aligned), (2, *size),
-                     "roi_align_box")
-        want = _package_roi_align(x, box, size, ratio, aligned)
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12,
-                                   err_msg=f"box {box} size {size} ratio {ratio} "
-                                           f"aligned {aligned}")
-
-
-@pytest.mark.graded(EXERCISE, points=2, question="5.4 roi_align_box",
-                    hint="without aligned, widen boxes to at least 1; with the adaptive grid "
-                         "a bin may get 0 samples and output 0")
-def test_roi_align_box_border_and_degenerate_boxes(submission, rng):
-    x = rng.standard_normal((1, 5, 6))
-    cases = [((-2, -1.5, 2, 2), (2, 2), -1, False), ((4, 3, 7.5, 6.5), (2, 2), 2, False),
-             ((2, 2, 2, 2), (2, 2), -1, False), ((1, 2, 3, 2), (2, 2), -1, True),
-             ((3, 1, 1, 3), (1, 2), 2, True), ((-3, 0, 9, 5), (2, 3), -1, True)]
-    for _ in range(6):
-        x1, y1 = rng.uniform(-3, 6, 2)
-        box = (x1, y1, x1 + rng.uniform(-1, 5), y1 + rng.uniform(-1, 5))
-        cases.append((box, (2, 2), int(rng.choice([-1, 2])), bool(rng.integers(2))))
-    for box, size, ratio, aligned in cases:
-        got = _array(submission.roi_align_box(x, box, size, ratio, aligned), (1, *size),
-                     "roi_align_box")
-        want = _package_roi_align(x, box, size, ratio, aligned)
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12,
-                                   err_msg=f"box {box} size {size} ratio {ratio} "
-                                           f"aligned {aligned}")

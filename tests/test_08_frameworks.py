@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from pooling_course import frameworks as FW  # noqa: E402
+from pooling_course.grading import expect  # noqa: E402
 from pooling_course.ops.frameworks import same_pads, tf_avg_pool, to_torch  # noqa: E402
 
 jax = pytest.importorskip("jax")
@@ -112,20 +113,45 @@ def test_windows_figure_marks_padding_and_says_when_no_single_call_exists():
 
 # --- graded: exercise 08_frameworks ------------------------------------------------------------
 
+PAD_HINTS = {
+    "type": "Return a list with one (begin, end) pair of ints per axis.",
+    "off_by_one": "n = ceil(L / s) windows need P = max((n - 1) * s + k - L, 0) padded cells; "
+                  "begin = P // 2 and end = P - begin (TensorFlow puts the odd cell at the end).",
+    "values": "n = ceil(L / s); P = max((n - 1) * s + k - L, 0) (never negative: a window "
+              "smaller than the stride needs none); begin = P // 2, end = P - begin.",
+    "int": "Return whole numbers: use integer arithmetic (-(-L // s) for ceil(L / s)).",
+}
+
+
 def check_pairs(got: object, expected: list, what: str) -> None:
-    assert isinstance(got, list | tuple), f"{what}: expected a list of pairs, got {type(got)}"
-    pairs = [tuple(p) for p in got]
-    assert all(len(p) == 2 for p in pairs), f"{what}: each entry must be a (begin, end) pair"
-    assert [tuple(int(v) for v in p) for p in pairs] == expected, (
-        f"{what}: got {pairs}, expected {expected}")
+    """A list of (begin, end) pairs, one per axis, equal to ``expected``."""
+    call = f"same_padding({what})"
+    if not isinstance(got, list | tuple):
+        expect.fail("type", f"{call}: expected a list of (begin, end) pairs, got "
+                            f"{type(got).__name__} {got!r:.200}", PAD_HINTS)
+    expect.that(len(got) == len(expected), "type", f"{call}: expected {len(expected)} "
+                f"(begin, end) pairs, one per axis, got {len(got)}: {got!r:.200}", PAD_HINTS)
+    for axis, (pair, (begin, end)) in enumerate(zip(got, expected, strict=True)):
+        part = f"{call}, axis {axis}"
+        first, last = expect.parts(pair, ("begin", "end"), part, PAD_HINTS)
+        hints = dict(PAD_HINTS)
+        if isinstance(first, int | np.integer) and isinstance(last, int | np.integer) and (
+                (first, last) == (end, begin) != (begin, end)):
+            hints["values"] = hints["off_by_one"] = (
+                "begin and end are swapped: the odd cell goes at the end (begin = P // 2).")
+        elif isinstance(first, int | np.integer) and first + last < 0:
+            hints["values"] = hints["off_by_one"] = (
+                "Padding is never negative: P = max((n - 1) * s + k - L, 0).")
+        expect.integer(first, begin, f"{part}, its begin", hints)
+        expect.integer(last, end, f"{part}, its end", hints)
 
 
 @pytest.mark.graded(EXERCISE, points=1, question="8.1 same_padding",
                     hint="Five cells, window 2, stride 2: ceil(5/2) = 3 windows need "
                          "(3-1)*2 + 2 - 5 = 1 padded cell, at the end: [(0, 1)].")
 def test_same_padding_teaching_examples(submission):
-    check_pairs(submission.same_padding((5,), 2, 2), [(0, 1)], "L=5, k=2, s=2")
-    check_pairs(submission.same_padding((6, 5), 3, 2), [(0, 1), (1, 1)], "(6, 5), k=3, s=2")
+    check_pairs(submission.same_padding((5,), 2, 2), [(0, 1)], "(5,), 2, 2")
+    check_pairs(submission.same_padding((6, 5), 3, 2), [(0, 1), (1, 1)], "(6, 5), 3, 2")
 
 
 @pytest.mark.graded(EXERCISE, points=2, question="8.1 same_padding",
@@ -141,20 +167,33 @@ def test_same_padding_random_against_the_package_and_xla(submission, rng):
         ks = (k[0],) * ndim if isinstance(kernel, int) else k
         ss = (s[0],) * ndim if isinstance(stride, int) else s
         expected = [same_pads(L, kk, st) for L, kk, st in zip(shape, ks, ss, strict=True)]
-        what = f"input_shape={shape}, kernel_size={kernel}, stride={stride}"
-        got = submission.same_padding(shape, kernel, stride)
-        check_pairs(got, expected, what)
-        # the runtime: XLA's SAME equals a VALID pool of the input padded by these pairs
+        what = f"{shape}, {kernel}, {stride}"
+        # the oracle: XLA's SAME equals a VALID pool of the input padded by these pairs
         x = rng.standard_normal((1, *shape, 2)).astype(np.float32)
-        same, explicit = jax_same_max_via_pads(x, ks, ss, [tuple(p) for p in got])
+        same, explicit = jax_same_max_via_pads(x, ks, ss, expected)
         np.testing.assert_array_equal(explicit, same, err_msg=what)
+        check_pairs(submission.same_padding(shape, kernel, stride), expected, what)
 
 
-def check_array(got: object, expected: np.ndarray, what: str) -> None:
-    assert isinstance(got, np.ndarray), f"{what}: expected a numpy array, got {type(got)}"
-    assert got.shape == expected.shape, f"{what}: shape {got.shape}, expected {expected.shape}"
-    assert got.dtype == expected.dtype, f"{what}: dtype {got.dtype}, expected {expected.dtype}"
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=what)
+AVG_HINTS = {
+    "shape": "SAME gives ceil(H / s) x ceil(W / s) outputs, in NHWC layout: (N, H_out, W_out, "
+             "C).",
+    "off_by_one": "SAME gives ceil(H / s) outputs per axis (-(-H // s)), not (H - k) // s + 1.",
+    "dtype": "Keep x's dtype: a float32 input gives a float32 output.",
+    "values": "Divide each window's sum by its cells inside the input (pool a padded array of "
+              "ones the same way), not by k*k.",
+}
+
+
+def check_array(got: object, expected: np.ndarray, what: str, x: np.ndarray | None = None,
+                k: tuple[int, int] | None = None, s: tuple[int, int] | None = None) -> None:
+    mistakes = []
+    if x is not None:  # padding counted in the divisor: the average over all k*k cells
+        counted = tf_avg_pool(np.ones_like(x), k, s, "SAME", "NHWC") * k[0] * k[1]
+        mistakes.append((expected * counted / (k[0] * k[1]), "Padding is not counted: divide "
+                         "each window's sum by its cells inside the input, not by k*k."))
+    expect.array(got, expected, f"same_avg_pool2d({what})", AVG_HINTS, rtol=1e-5, atol=1e-6,
+                 mistakes=mistakes)
 
 
 @pytest.mark.graded(EXERCISE, points=1, question="8.2 same_avg_pool2d",
@@ -163,10 +202,11 @@ def check_array(got: object, expected: np.ndarray, what: str) -> None:
 def test_same_avg_pool2d_teaching_examples(submission):
     row = np.arange(1.0, 6.0).reshape(1, 1, 5, 1)
     check_array(submission.same_avg_pool2d(row, (1, 2), (1, 2)),
-                np.array([1.5, 3.5, 5.0]).reshape(1, 1, 3, 1), "1..5, k=(1, 2), s=(1, 2)")
+                np.array([1.5, 3.5, 5.0]).reshape(1, 1, 3, 1),
+                "<1..5 as (1, 1, 5, 1)>, (1, 2), (1, 2)", row, (1, 2), (1, 2))
     ones = np.ones((1, 4, 4, 1))
     check_array(submission.same_avg_pool2d(ones, 3, 2), np.ones((1, 2, 2, 1)),
-                "4x4 ones, k=3, s=2 (padding is not counted)")
+                "<ones (1, 4, 4, 1)>, 3, 2", ones, (3, 3), (2, 2))
 
 
 @pytest.mark.graded(EXERCISE, points=3, question="8.2 same_avg_pool2d",
@@ -182,8 +222,7 @@ def test_same_avg_pool2d_random_against_the_package_and_xla(submission, rng):
         dtype = [np.float32, np.float64][int(rng.integers(0, 2))]
         x = rng.standard_normal(shape).astype(dtype)
         kernel, stride = (k[0], s[0]) if k[0] == k[1] and s[0] == s[1] else (k, s)
-        what = f"x of shape {shape} {np.dtype(dtype).name}, kernel_size={kernel}, stride={stride}"
-        got = submission.same_avg_pool2d(x, kernel, stride)
-        check_array(got, tf_avg_pool(x, k, s, "SAME", "NHWC"), what)
-        np.testing.assert_allclose(got, jax_same_avg(x, k, s), rtol=1e-5, atol=1e-6,
-                                   err_msg=what)
+        what = f"<x {shape} {np.dtype(dtype).name}>, {kernel}, {stride}"
+        want = tf_avg_pool(x, k, s, "SAME", "NHWC")
+        np.testing.assert_allclose(want, jax_same_avg(x, k, s), rtol=1e-5, atol=1e-6)  # oracles
+        check_array(submission.same_avg_pool2d(x, kernel, stride), want, what, x, k, s)

@@ -271,7 +271,10 @@ MISTAKES = {  # student -> (exercise, solution text, mistake, phrases of the rep
                    ["must be an int", "question 1.1 pool_output_size: 3 / 4"]),
     "end_off_by_one": ("05_regions", "ends = -((-(i + 1) * length) // output_size)",
                        "ends = ((i + 1) * length) // output_size",
-                       ["adaptive_bounds(7, 3) ends", "A bound is one off"]),
+                       ["adaptive_bounds(7, 3), its ends", "Ends round up"]),
+    "exclusive_end": ("05_regions", "ends = -((-(i + 1) * length) // output_size)",
+                      "ends = -((-(i + 1) * length) // output_size) - 1",
+                      ["Ends are exclusive: ceil((i+1)*L/O) itself, not one less"]),
     "padding_zero": ("06_variants", "        positions[i] = np.argmax(x[i, :, :real], axis=-1)",
                      "        padded = np.where(np.arange(length) < real, x[i], 0)\n"
                      "        positions[i] = np.argmax(padded, axis=-1)",
@@ -281,9 +284,23 @@ MISTAKES = {  # student -> (exercise, solution text, mistake, phrases of the rep
                    ["0/0 gave NaN"]),
     "no_error": ("03_equivariance", '        raise ValueError(f"shapes differ: '
                  '{y.shape} and {reference.shape}")', '        return float("nan")',
-                 ["expected a ValueError", "raise ValueError naming the shapes"]),
+                 ["expected ValueError for this bad input; it returned nan",
+                  "raise ValueError naming both"]),
     "assign": ("04_backward", "grad[winner] += grad_output[i, j]",
                "grad[winner] = grad_output[i, j]", ["add into grad_x (+=)"]),
+    "zero_padding": ("01_forward", "-np.inf)", "0.0)",
+                     ["Pad with -inf, never with 0", "first difference at [0, 0]"]),
+    "nan_response": ("02_filtering", "    return np.where(at_zero, 1.0, np.abs(ratio))",
+                     "    return np.abs(np.sin(omega * kernel_size / 2) / (kernel_size * half))",
+                     ["NaN at [0], where", "0/0 at omega = 0"]),
+    "wrong_way": ("03_equivariance", "(np.arange(length) - delta)",
+                  "(np.arange(length) + delta)", ["Shifted the wrong way"]),
+    "dtype_slip": ("07_fast", "out = view(0, 0).copy()", "out = view(0, 0).astype(np.float64)",
+                   ["expected dtype float32, got dtype float64", "question 7.1 max_pool2d_fast:"
+                    " 1 / 3", "question 7.1 max_pool2d_fast (memory): 1 / 1"]),
+    "negative_pad": ("08_frameworks", "max((n - 1) * s + k - length, 0)",
+                     "(n - 1) * s + k - length", ["its begin: expected 0, got -1",
+                                                  "Padding is never negative"]),
 }
 
 
@@ -304,5 +321,6 @@ def test_the_feedback_names_the_real_bug_and_nothing_of_pytest(mistaken, student
     assert result.status == "ok" and 0 < result.score < result.total, report
     for phrase in MISTAKES[student][3]:
         assert phrase in report, (phrase, report)
-    for noise in ("Use -v", "<function", "+  where", "Submission.__getattr__", "assert "):
+    for noise in ("Use -v", "<function", "+  where", "Submission.__getattr__", "assert ",
+                  "Mismatch", " at 0x", "AssertionError", "pooling_course.grading"):
         assert noise not in report, (noise, report)

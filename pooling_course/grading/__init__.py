@@ -1,6 +1,7 @@
 """Grading: run an exercise's graded tests against students' notebooks, safely and in parallel.
 
-A graded test is a pytest test in ``tests/test_<exercise>.py`` marked
+A graded test is a pytest test in ``tests/test_<exercise>.py`` (or, where the chapter's tests
+need more than one module, ``tests/test_<exercise>_graded.py``) marked
 ``@pytest.mark.graded("<exercise>", points=n, question="name", hint="...")`` that takes the
 ``submission`` fixture and calls ``submission.<function>(...)``. The student's code never runs
 in the process that judges it: each notebook runs in its own sandboxed worker
@@ -62,10 +63,12 @@ def exercise_of(path: str | os.PathLike[str]) -> str:
 
 
 def _tests_of(exercise: str, hidden: str | os.PathLike[str] | None) -> list[str]:
-    test_file = TESTS / f"test_{exercise}.py"
-    if not test_file.exists():
-        raise ValueError(f"exercise {exercise!r} has no graded tests: {test_file} is missing")
-    files = [str(test_file)]
+    # the chapter's tests, and its graded tests where they have a module of their own
+    files = [str(p) for p in (TESTS / f"test_{exercise}.py", TESTS / f"test_{exercise}_graded.py")
+             if p.exists()]
+    if not files:
+        raise ValueError(f"exercise {exercise!r} has no graded tests: "
+                         f"{TESTS / f'test_{exercise}.py'} is missing")
     if hidden:
         folder = Path(hidden).resolve()
         if not folder.is_dir():

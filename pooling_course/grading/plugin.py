@@ -179,7 +179,10 @@ def clean_message(text: str) -> tuple[str, str]:
     """A failure as a student reads it, and the hint it carries (``hint: ...``, from
     :mod:`.expect`), without pytest's internals: no ``assert ...`` rewriting when the test gave
     a message, no ``where ... = <function ...remote at 0x...>``, no ``Use -v``."""
-    text = _PREFIX.sub("", text.removeprefix("AssertionError: "), count=1)
+    text = text.replace("pooling_course.grading.proxy.", "").replace(
+        "pooling_course.grading.expect.", "")
+    text = text.removeprefix("AssertionError: ").removeprefix("Mismatch: ")
+    text = _PREFIX.sub("", text, count=1)
     raised = re.match(r"Failed: DID NOT RAISE <class '(\w+)'>", text)
     if raised:
         return (f"expected your function to raise {raised.group(1)} for this bad input; it "

@@ -60,8 +60,8 @@ def _raised_type(builtin: str) -> type:
 def show(value: object, limit: int = 600) -> str:
     """A short readable repr of plain data: small arrays in full, big ones by shape."""
     if isinstance(value, np.ndarray):
-        if value.size <= 64:
-            body = np.array2string(value, separator=", ", threshold=64, max_line_width=88)
+        body = np.array2string(value, separator=", ", threshold=64, max_line_width=88)
+        if value.size <= 64 and body.count("\n") < 12:  # in full where it stays readable
             text = f"array({body}, dtype={value.dtype})"
         else:
             text = f"array(shape={value.shape}, dtype={value.dtype})"
