@@ -388,28 +388,64 @@ def png_bytes(fig: object, dpi: float, **savefig: object) -> bytes:
     from PIL import Image, PngImagePlugin
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", **savefig)
+    with _drawn_font_sizes() as sizes:
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", **savefig)
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     info = PngImagePlugin.PngInfo()
     info.add_itxt("Description", describe(fig))
+    if sizes:  # the smallest text drawn, in pixels of this PNG: how legible it can be shown
+        info.add_text(SMALLEST_TEXT_KEY, f"{min(sizes) * dpi / 72:.2f}")
     out = io.BytesIO()
     image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG",
                                                                        pnginfo=info)
     return out.getvalue()
 
 
-def png_description(data: bytes) -> str | None:
-    """The ``Description`` text stored in a PNG (as :func:`install_display_hook` stores it)."""
+#: The PNG text key under which :func:`png_bytes` stores the font size of the smallest text
+#: drawn, in the PNG's own pixels (shown at ``w`` CSS px, a PNG ``W`` px wide shows that text
+#: at ``size * w / W`` px).
+SMALLEST_TEXT_KEY = "Smallest text px"
+
+
+@contextmanager
+def _drawn_font_sizes() -> Iterator[list[float]]:
+    """The font sizes (points) of every non-empty text matplotlib draws inside the block.
+
+    Only what is drawn counts: the tick labels of a hidden axis or beyond the view limits
+    do not.
+    """
+    from matplotlib.text import Text
+
+    sizes: list[float] = []
+    original = Text.draw
+
+    def draw(self: Text, renderer: object) -> None:
+        if self.get_visible() and self.get_text().strip():
+            sizes.append(float(self.get_fontsize()))
+        return original(self, renderer)
+
+    draw._supports_rasterization = getattr(original, "_supports_rasterization", False)
+    Text.draw = draw
+    try:
+        yield sizes
+    finally:
+        Text.draw = original
+
+
+def png_description(data: bytes, key: str = "Description") -> str | None:
+    """The text stored under ``key`` in a PNG (as :func:`install_display_hook` stores the
+    ``Description``, and :func:`png_bytes` the :data:`SMALLEST_TEXT_KEY`)."""
     import struct
     import zlib
 
+    tag = key.encode("latin-1") + b"\0"
     pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
-        if kind == b"tEXt" and body.startswith(b"Description\0"):
+        if kind == b"tEXt" and body.startswith(tag):
             return body.split(b"\0", 1)[1].decode("latin-1")
-        if kind == b"iTXt" and body.startswith(b"Description\0"):
+        if kind == b"iTXt" and body.startswith(tag):
             _, rest = body.split(b"\0", 1)
             compressed, _method = rest[0], rest[1]
             _lang, _key, text = rest[2:].split(b"\0", 2)
