@@ -313,7 +313,7 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
     result = shift_change(fn, image, shift_px, stride=2, margin=1)
     out, ref = fn(moved), shift(fn(image), result.output_shift)
     with style():
-        fig, axes = plt.subplots(1, 3, figsize=(FIGURE_WIDTH, 2.9))
+        fig, axes = plt.subplots(1, 3, figsize=(FIGURE_WIDTH, 2.5))
         axes[0].imshow(moved, vmin=0, vmax=1)
         axes[0].set_title(f"input,\nshifted {shift_px} px")
         axes[1].imshow(out, vmin=0, vmax=1)
@@ -329,7 +329,7 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
         fig.text(0.5, 0.02, f"raw change {result.raw:.3f}, aligned change "
                  f"{result.aligned:.3f}\n(output moved {result.output_shift} cells)",
                  ha="center", fontsize=11)
-        fig.subplots_adjust(left=0.02, right=0.88, top=0.8, bottom=0.2, wspace=0.12)
+        fig.subplots_adjust(left=0.02, right=0.88, top=0.82, bottom=0.2, wspace=0.12)
     return fig
 
 

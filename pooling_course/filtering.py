@@ -264,8 +264,8 @@ def photo_figure(period: float, stride: int) -> Any:
     else:
         where = "aliases to a constant"
     with style():
-        fig, axes = plt.subplots(1, 4, figsize=(FIGURE_WIDTH, 2.0))
-        for ax, (name, image) in zip(axes, panels, strict=True):
+        fig, axes = plt.subplots(2, 2, figsize=(FIGURE_WIDTH, 5.0))  # 2×2: large on a phone
+        for ax, (name, image) in zip(axes.ravel(), panels, strict=True):
             ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_title(name.replace("_pool2d", " pool").replace("avg", "average"),
                          fontsize=11)

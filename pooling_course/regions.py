@@ -156,11 +156,13 @@ def spp_figure(height: int, width: int) -> Figure:
 
     x = demo_map(height, width)
     with style():
-        fig, axes = plt.subplots(1, len(SPP_LEVELS), figsize=(FIGURE_WIDTH, 2.3))
-        for ax, level in zip(axes, SPP_LEVELS, strict=True):
+        # Levels 1 and 2 side by side, level 4 below at full width: room for 16 numbers
+        # (cells stretched to the panel, so a tall map has room too).
+        fig, panels = plt.subplot_mosaic("AB;CC", figsize=(FIGURE_WIDTH, 5.0))
+        for ax, level in zip(panels.values(), SPP_LEVELS, strict=True):
             out = PF.adaptive_max_pool2d(x[None], level)[0]
             ax.imshow(x, cmap=CMAP, vmin=x.min() - 1, vmax=x.max() + 1,
-                      extent=(0, width, height, 0))
+                      extent=(0, width, height, 0), aspect="auto")
             for i, (r0, r1) in enumerate(adaptive_windows(height, level)):
                 for j, (c0, c1) in enumerate(adaptive_windows(width, level)):
                     inset = 0.06 * ((i + j) % 2)  # overlapping bins stay distinguishable
