@@ -127,7 +127,8 @@
         if (!box.hasAttribute("aria-label") && box.matches("mjx-container")) {
           box.setAttribute("role", "region");
           box.setAttribute("aria-label", "equation, scrolls sideways");
-        } else if (!box.hasAttribute("aria-label") && !box.matches("pre")) {
+        } else if (!box.hasAttribute("aria-label") && !box.matches("pre, dt")) {
+          // (A signature's <dt> stays a term: a region may not be a child of a <dl>.)
           box.setAttribute("role", "region");
           box.setAttribute("aria-label", "scrolls sideways");
         }

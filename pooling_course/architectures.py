@@ -98,7 +98,7 @@ def chain_figure(kernel_size: int, count: int) -> object:
     equivalent kernel, with the comparisons each makes per output cell."""
     import matplotlib.pyplot as plt
 
-    from .figures import style
+    from .figures import FIGURE_WIDTH, style
 
     x = _chain_input()
     big = equivalent_kernel(kernel_size, count)
@@ -106,7 +106,7 @@ def chain_figure(kernel_size: int, count: int) -> object:
     single = same_max_pool2d(x, big)
     same = np.array_equal(chained, single)
     with style():
-        fig, axes = plt.subplots(1, 3, figsize=(6.8, 2.8))
+        fig, axes = plt.subplots(1, 3, figsize=(FIGURE_WIDTH, 2.6))
         titles = ("input", f"{count} × max {kernel_size}×{kernel_size}",
                   f"one max {big}×{big}")
         for ax, img, title in zip(axes, (x, chained, single), titles, strict=True):
@@ -114,7 +114,7 @@ def chain_figure(kernel_size: int, count: int) -> object:
             ax.set_title(title, fontsize=11)
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.suptitle(f"identical: {'yes' if same else 'NO'}; comparisons per cell: "
+        fig.suptitle(f"identical: {'yes' if same else 'NO'}; comparisons per cell:\n"
                      f"{comparisons_per_output(kernel_size, count)} chained, "
                      f"{comparisons_per_output(big)} in one pool", fontsize=11)
         fig.tight_layout()

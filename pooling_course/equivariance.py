@@ -303,7 +303,7 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from .figures import style
+    from .figures import FIGURE_WIDTH, style
 
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {sorted(POOLS)}, got {pool!r}")
@@ -313,24 +313,23 @@ def shift_figure(shift_px: int = 0, pool: str = "max") -> Any:
     result = shift_change(fn, image, shift_px, stride=2, margin=1)
     out, ref = fn(moved), shift(fn(image), result.output_shift)
     with style():
-        fig, axes = plt.subplots(1, 3, figsize=(6.8, 2.6))
+        fig, axes = plt.subplots(1, 3, figsize=(FIGURE_WIDTH, 2.5))
         axes[0].imshow(moved, vmin=0, vmax=1)
-        axes[0].set_title(f"input, shifted {shift_px} px")
+        axes[0].set_title(f"input,\nshifted {shift_px} px")
         axes[1].imshow(out, vmin=0, vmax=1)
-        axes[1].set_title(f"{pool} pool")
+        axes[1].set_title(f"{pool}\npool")
         diff = axes[2].imshow(out - ref, cmap="RdBu_r", vmin=-1, vmax=1)
         # Red and blue carry the sign: the bar says which is which (and that white is 0).
-        bar = fig.colorbar(diff, ax=axes[2], fraction=0.046, pad=0.03, ticks=[-1, 0, 1],
-                           label="change")
-        bar.ax.tick_params(labelsize=9)
+        fig.colorbar(diff, ax=axes[2], fraction=0.046, pad=0.03, ticks=[-1, 0, 1],
+                     label="change")
         axes[2].set_title(f"$y(T_{{{shift_px}}}x) - T_{{{result.output_shift}}}\\,y(x)$")
         for ax in axes:
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.text(0.5, 0.02, f"raw change {result.raw:.3f}    aligned change "
-                 f"{result.aligned:.3f} (output moved {result.output_shift} cells)",
-                 ha="center", fontsize=10)
-        fig.subplots_adjust(left=0.02, right=0.9, top=0.86, bottom=0.14, wspace=0.08)
+        fig.text(0.5, 0.02, f"raw change {result.raw:.3f}, aligned change "
+                 f"{result.aligned:.3f}\n(output moved {result.output_shift} cells)",
+                 ha="center", fontsize=11)
+        fig.subplots_adjust(left=0.02, right=0.88, top=0.82, bottom=0.2, wspace=0.12)
     return fig
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .bench import copy_bandwidth, peak_temporary
+from .figures import FIGURE_WIDTH
 from .functional import pool_output_size
 
 __all__ = [
@@ -296,7 +297,7 @@ def roofline_figure(points: Mapping[str, tuple[float, float]],
     roof (bytes per second) is the line ``intensity * bandwidth``, each compute roof
     (comparisons per second) a horizontal line."""
     grid = np.logspace(-2, 1, 100)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 6.6), layout="constrained")
     for (label, bandwidth), style in zip(memory_roofs.items(), ["-", "--", "-.", ":"],
                                          strict=False):
         ax.loglog(grid, grid * bandwidth, color="0.3", ls=style, lw=1.5, label=label)
@@ -308,6 +309,8 @@ def roofline_figure(points: Mapping[str, tuple[float, float]],
         ax.loglog([intensity], [rate], markers[i % len(markers)], ms=7, label=label)
     ax.set_xlabel("arithmetic intensity (comparisons per byte moved)")
     ax.set_ylabel("comparisons per second")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.tight_layout()
+    ax.tick_params(labelsize=11)
+    ax.xaxis.label.set_size(11)
+    ax.yaxis.label.set_size(11)
+    fig.legend(loc="outside lower left", frameon=False, fontsize=11)  # below: a phone's width
     return fig

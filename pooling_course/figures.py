@@ -29,12 +29,27 @@ PADDING = "#e8e8e8"
 #: One colour per window when a figure shows several windows and links each to its output.
 WINDOW_COLOURS = ("#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 
+#: Text in a figure is at least this large (CSS px) on a phone: the book's column is
+#: :data:`PHONE_COLUMN_PX` wide there, and a wider figure is scaled down to fit it.
+MIN_TEXT_PX = 11
+#: The text column of a 390 px wide phone screen, in CSS px (Chromium measures 358).
+PHONE_COLUMN_PX = 358
+#: The width of a course figure, in inches: its 11 pt text keeps :data:`MIN_TEXT_PX` on a
+#: phone (11 pt at 72 pt per inch, scaled by ``PHONE_COLUMN_PX / (width * px per inch)``
+#: allows 4.97 in), with room for a tight bounding box a little wider than the figure.
+FIGURE_WIDTH = 4.8
+
 #: matplotlib rcParams every course figure uses (see :func:`style`).
 RC = {
     "figure.dpi": 110,
-    "figure.figsize": (6.0, 3.0),
+    "figure.figsize": (FIGURE_WIDTH, 3.0),
     "font.size": 11,
     "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "figure.titlesize": 12,
     "axes.titleweight": "bold",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -56,6 +71,49 @@ def style() -> Iterator[None]:
 
     with plt.rc_context(RC):
         yield
+
+
+def smallest_font(width: float, px_per_inch: float) -> float:
+    """The font size (pt) of the smallest text a figure ``width`` inches wide may have, shown
+    at ``px_per_inch`` CSS px per inch: :data:`MIN_TEXT_PX` once scaled to a phone's column.
+
+    >>> round(smallest_font(FIGURE_WIDTH, 110), 1), round(smallest_font(2.0, 110), 1)
+    (10.6, 7.2)
+    """
+    shown = min(1.0, PHONE_COLUMN_PX / (width * px_per_inch))  # what a phone scales it by
+    return MIN_TEXT_PX * 72 / (px_per_inch * shown)
+
+
+def legible(fig: object, px_per_inch: float) -> object:
+    """Raise every text of ``fig`` smaller than :func:`smallest_font` to it; return ``fig``.
+
+    The last resort of every figure the course draws (:func:`png_bytes` calls it): a figure
+    drawn for the course's width (:data:`FIGURE_WIDTH`, panels stacked rather than side by
+    side) with the course's fonts has nothing to raise. When a text grew, the figure's layout
+    is redone, so that it has room.
+    """
+    import warnings
+
+    from matplotlib.text import Text
+
+    # A tight bounding box can be a little wider than the figure, and shows it smaller.
+    floor = 1.06 * smallest_font(float(fig.get_figwidth()), px_per_inch)
+    grew = False
+    for text in fig.findobj(Text):
+        if text.get_text().strip() and text.get_fontsize() < floor - 0.05:
+            text.set_fontsize(floor)
+            grew = True
+    for axis in (axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)):
+        # Ticks made at the next draw take their size from the axis, not from a text.
+        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+        if ticks and min(t.label1.get_fontsize() for t in ticks) < floor - 0.05:
+            axis.set_tick_params(which="both", labelsize=floor)
+            grew = True
+    if grew and fig.get_layout_engine() is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a layout that cannot improve keeps the old one
+            fig.tight_layout()
+    return fig
 
 
 def format_value(value: float) -> str:
@@ -134,7 +192,7 @@ def heatmap(
                                    edgecolor=edge[0] if edge else WINDOW))
         ax.set_xticks(range(values.shape[1]))
         ax.set_yticks(range(values.shape[0]))
-        ax.tick_params(length=0, labelsize=9, colors="#666666")
+        ax.tick_params(length=0, colors="#666666")
         for spine in ax.spines.values():
             spine.set_visible(False)
         if title:
@@ -379,37 +437,76 @@ def install_display_hook(shell: object = None) -> bool:
 
 def png_bytes(fig: object, dpi: float, **savefig: object) -> bytes:
     """``fig`` as a PNG of at most 256 colours, with :func:`describe`'s text as its
-    ``Description``.
+    ``Description``, and the size of its smallest text under :data:`SMALLEST_TEXT_KEY`.
 
+    ``dpi`` is twice the CSS px per inch the figure is shown at (sharp on high-density
+    screens); :func:`legible` raises text that would be too small on a phone first.
     A figure's flat colours and anti-aliased text survive the palette; the file is about a
     quarter of the full-colour one, which keeps the book's pages light at twice the
     resolution.
     """
     from PIL import Image, PngImagePlugin
 
+    legible(fig, dpi / 2)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", **savefig)
+    with _drawn_font_sizes() as sizes:
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", **savefig)
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     info = PngImagePlugin.PngInfo()
     info.add_itxt("Description", describe(fig))
+    if sizes:  # the smallest text drawn, in pixels of this PNG: how legible it can be shown
+        info.add_text(SMALLEST_TEXT_KEY, f"{min(sizes) * dpi / 72:.2f}")
     out = io.BytesIO()
-    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG",
-                                                                       pnginfo=info)
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(
+        out, format="PNG", pnginfo=info, optimize=True)  # optimize: 8% smaller, same pixels
     return out.getvalue()
 
 
-def png_description(data: bytes) -> str | None:
-    """The ``Description`` text stored in a PNG (as :func:`install_display_hook` stores it)."""
+#: The PNG text key under which :func:`png_bytes` stores the font size of the smallest text
+#: drawn, in the PNG's own pixels (shown at ``w`` CSS px, a PNG ``W`` px wide shows that text
+#: at ``size * w / W`` px).
+SMALLEST_TEXT_KEY = "Smallest text px"
+
+
+@contextmanager
+def _drawn_font_sizes() -> Iterator[list[float]]:
+    """The font sizes (points) of every non-empty text matplotlib draws inside the block.
+
+    Only what is drawn counts: the tick labels of a hidden axis or beyond the view limits
+    do not.
+    """
+    from matplotlib.text import Text
+
+    sizes: list[float] = []
+    original = Text.draw
+
+    def draw(self: Text, renderer: object) -> None:
+        if self.get_visible() and self.get_text().strip():
+            sizes.append(float(self.get_fontsize()))
+        return original(self, renderer)
+
+    draw._supports_rasterization = getattr(original, "_supports_rasterization", False)
+    Text.draw = draw
+    try:
+        yield sizes
+    finally:
+        Text.draw = original
+
+
+def png_description(data: bytes, key: str = "Description") -> str | None:
+    """The text stored under ``key`` in a PNG (as :func:`install_display_hook` stores the
+    ``Description``, and :func:`png_bytes` the :data:`SMALLEST_TEXT_KEY`)."""
     import struct
     import zlib
 
+    tag = key.encode("latin-1") + b"\0"
     pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
-        if kind == b"tEXt" and body.startswith(b"Description\0"):
+        if kind == b"tEXt" and body.startswith(tag):
             return body.split(b"\0", 1)[1].decode("latin-1")
-        if kind == b"iTXt" and body.startswith(b"Description\0"):
+        if kind == b"iTXt" and body.startswith(tag):
             _, rest = body.split(b"\0", 1)
             compressed, _method = rest[0], rest[1]
             _lang, _key, text = rest[2:].split(b"\0", 2)

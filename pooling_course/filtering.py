@@ -73,13 +73,13 @@ def response_figure(kernel_size: int, stride: int) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from .figures import style
+    from .figures import FIGURE_WIDTH, style
 
     k, s = _check_int(kernel_size, "kernel_size"), _check_int(stride, "stride")
     w = np.linspace(0, np.pi, 721)
     gain = box_response(w, k)
     with style():
-        fig, ax = plt.subplots(figsize=(6.4, 2.9))
+        fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.4))
         ax.plot(w / np.pi, gain, color=COLOURS["avg"], lw=2, label=f"|H(ω)|, K={k}")
         for m, (lo, hi) in enumerate(aliased_bands(s)):
             ax.axvspan(lo / np.pi, hi / np.pi, color="#d95f02", alpha=0.08 + 0.04 * (m % 2),
@@ -90,21 +90,20 @@ def response_figure(kernel_size: int, stride: int) -> Any:
                     label="folded below π/s" if m == 0 else None)
         if s > 1:
             ax.axvline(1 / s, color="black", lw=0.8)
-            ax.text(1 / s, 1.04, " π/s", va="bottom", fontsize=9)
+            ax.text(1 / s, 1.04, " π/s", va="bottom")
             leak = worst_alias_gain(k, s)
             ax.set_title(f"K={k}, s={s}: worst alias gain {leak:.2f} "
-                         f"({20 * np.log10(max(leak, 1e-12)):.1f} dB)", fontsize=10)
+                         f"({20 * np.log10(max(leak, 1e-12)):.1f} dB)")
         else:
-            ax.set_title(f"K={k}, s=1: no subsampling, nothing aliases", fontsize=10)
+            ax.set_title(f"K={k}, s=1: no subsampling, nothing aliases")
         if 2 / k <= 1:
             ax.plot([2 / k], [0], "o", color=COLOURS["avg"], ms=5)
-            ax.annotate("first zero 2π/K", (2 / k, 0), (min(2 / k, 0.8) + 0.015, 0.06),
-                        fontsize=9)
+            ax.annotate("first zero 2π/K", (2 / k, 0), (min(2 / k, 0.7) + 0.015, 0.06))
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.12)
         ax.set_xlabel("ω / π  (radians per input sample)")
         ax.set_ylabel("gain")
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.legend(loc="upper right", frameon=False)
         fig.tight_layout()
     return fig
 
@@ -158,7 +157,7 @@ def signals_figure(omega_over_pi: float, stride: int) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from .figures import style
+    from .figures import FIGURE_WIDTH, style
 
     s = _check_int(stride, "stride")
     w0 = np.pi * float(omega_over_pi)
@@ -166,7 +165,7 @@ def signals_figure(omega_over_pi: float, stride: int) -> Any:
     lands = float(alias_frequency(w0, s))
     with style():
         fig, (top, left, right) = plt.subplots(
-            3, 1, figsize=(6.4, 5.6), gridspec_kw={"height_ratios": [1.2, 1, 1]})
+            3, 1, figsize=(FIGURE_WIDTH, 7.0), gridspec_kw={"height_ratios": [1.2, 1, 1]})
         shown = 32
         n = np.arange(shown)
         top.plot(n, signals["input"][:shown], "-", color=COLOURS["input"], lw=0.8,
@@ -178,16 +177,16 @@ def signals_figure(omega_over_pi: float, stride: int) -> Any:
             keep = m < shown
             top.plot(m[keep], y[keep], "-o", color=COLOURS[name], ms=3.5,
                      lw=2.4 if name == "avg" else 1.3, label=name)
-        top.set_title(f"cos(ω n), ω = {omega_over_pi}π, first {shown} samples; "
-                      f"pools with K = s = {s}", fontsize=10)
+        top.set_title(f"cos(ω n), ω = {omega_over_pi}π, first {shown} samples;\n"
+                      f"pools with K = s = {s}")
         top.set_ylim(-1.25, 1.25)
-        top.legend(loc="upper center", ncol=4, fontsize=8, frameon=False,
+        top.legend(loc="upper center", ncol=4, frameon=False, columnspacing=1.2,
                    bbox_to_anchor=(0.5, -0.1))
         w, amp = amplitude_spectrum(signals["input"])
         left.plot(w / np.pi, amp, color=COLOURS["input"], lw=1.3)
         left.axvspan(1 / s, 1, color="#d95f02", alpha=0.1, lw=0)
         left.axvline(1 / s, color="black", lw=0.8)
-        left.set_title("input spectrum (shaded: above π/s, will alias)", fontsize=10)
+        left.set_title("input spectrum\n(shaded: above π/s, will alias)")
         left.set_xlabel("ω / π  (radians per input sample)")
         top_amp = 1.0
         for name in ("subsampled", "avg", "max"):
@@ -196,15 +195,14 @@ def signals_figure(omega_over_pi: float, stride: int) -> Any:
                        label=name)
             top_amp = max(top_amp, float(amp.max()))
         right.axvline(lands / np.pi, color="black", ls=":", lw=1)
-        right.text(0.005, 0.98 * top_amp, "mean", fontsize=8, va="top")
-        right.set_title(f"output spectra: the sinusoid lands at {lands / np.pi:.2f}π",
-                        fontsize=10)
+        right.text(0.005, 0.98 * top_amp, "mean", va="top")
+        right.set_title(f"output spectra:\nthe sinusoid lands at {lands / np.pi:.2f}π")
         right.set_xlabel("ω / π  (radians per output sample)")
         for ax in (left, right):
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1.12 * top_amp)
             ax.set_ylabel("amplitude")
-        right.legend(loc="upper right", fontsize=8, frameon=False)
+        right.legend(loc="upper right", frameon=False)
         fig.tight_layout()
     return fig
 
@@ -250,7 +248,7 @@ def photo_figure(period: float, stride: int) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from .figures import style
+    from .figures import FIGURE_WIDTH, style
 
     s = _check_int(stride, "stride")
     screened = screened_photo(period)
@@ -266,13 +264,14 @@ def photo_figure(period: float, stride: int) -> Any:
     else:
         where = "aliases to a constant"
     with style():
-        fig, axes = plt.subplots(1, 4, figsize=(6.4, 2.0))
-        for ax, (name, image) in zip(axes, panels, strict=True):
+        fig, axes = plt.subplots(2, 2, figsize=(FIGURE_WIDTH, 5.0))  # 2×2: large on a phone
+        for ax, (name, image) in zip(axes.ravel(), panels, strict=True):
             ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_title(name, fontsize=9)
+            ax.set_title(name.replace("_pool2d", " pool").replace("avg", "average"),
+                         fontsize=11)
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.suptitle(f"grating period {period} px, stride {s}: {where}", fontsize=10)
+        fig.suptitle(f"grating period {period} px, stride {s}:\n{where}")
         fig.tight_layout()
     return fig
 

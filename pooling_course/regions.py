@@ -104,27 +104,31 @@ def adaptive_figure(length: int, output_size: int) -> Figure:
     each labelled with its average."""
     import matplotlib.pyplot as plt
 
-    from .figures import CMAP, WINDOW, style
+    from .figures import CMAP, FIGURE_WIDTH, WINDOW, style
 
     x = demo_map(1, length)[0]
     means = PF.adaptive_avg_pool1d(x[None], output_size)[0]
     with style():
-        fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.42 * output_size))
+        fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 1.2 + 0.45 * output_size))
         ax.imshow(x[None], cmap=CMAP, extent=(0, length, 0.5, -0.5), aspect="auto")
         for i, v in enumerate(x):
-            ax.text(i + 0.5, 0, f"{v:g}", ha="center", va="center", fontsize=9)
+            ax.text(i + 0.5, 0, f"{v:g}", ha="center", va="center")
         for i, (start, end) in enumerate(adaptive_windows(length, output_size)):
             y = 1 + 0.8 * i
             ax.add_patch(plt.Rectangle((start + 0.05, y - 0.3), end - start - 0.1, 0.6,
                                        color=WINDOW, alpha=0.25))
-            ax.text((start + end) / 2, y, f"out[{i}]: cells {start}..{end - 1}, "
-                    f"mean {means[i]:.3g}", ha="center", va="center", fontsize=8.5)
+            # The label beside its bar, on the side with room (it is wider than a bar).
+            left = (start + end) / 2 < length / 2
+            ax.text(end + 0.1 if left else start - 0.1, y, f"out[{i}]: cells "
+                    f"{start}..{end - 1}, mean {means[i]:.3g}", ha="left" if left else "right",
+                    va="center")
         ax.set_xlim(0, length)
         ax.set_ylim(0.8 * output_size + 0.6, -0.5)
         ax.set_xticks(np.arange(length) + 0.5, [str(i) for i in range(length)])
         ax.set_yticks([])
         ax.set_title(f"{length} cells -> {output_size}: start = floor(i·{length}/{output_size}),"
-                     f" end = ceil((i+1)·{length}/{output_size})", fontsize=10)
+                     f"\nend = ceil((i+1)·{length}/{output_size})", fontsize=11)
+        fig.tight_layout()
     return fig
 
 
@@ -148,15 +152,17 @@ def spp_figure(height: int, width: int) -> Figure:
     each labelled with its maximum, and the fixed length of the result."""
     import matplotlib.pyplot as plt
 
-    from .figures import CMAP, WINDOW, style
+    from .figures import CMAP, FIGURE_WIDTH, WINDOW, style
 
     x = demo_map(height, width)
     with style():
-        fig, axes = plt.subplots(1, len(SPP_LEVELS), figsize=(6.8, 2.3))
-        for ax, level in zip(axes, SPP_LEVELS, strict=True):
+        # Levels 1 and 2 side by side, level 4 below at full width: room for 16 numbers
+        # (cells stretched to the panel, so a tall map has room too).
+        fig, panels = plt.subplot_mosaic("AB;CC", figsize=(FIGURE_WIDTH, 5.0))
+        for ax, level in zip(panels.values(), SPP_LEVELS, strict=True):
             out = PF.adaptive_max_pool2d(x[None], level)[0]
             ax.imshow(x, cmap=CMAP, vmin=x.min() - 1, vmax=x.max() + 1,
-                      extent=(0, width, height, 0))
+                      extent=(0, width, height, 0), aspect="auto")
             for i, (r0, r1) in enumerate(adaptive_windows(height, level)):
                 for j, (c0, c1) in enumerate(adaptive_windows(width, level)):
                     inset = 0.06 * ((i + j) % 2)  # overlapping bins stay distinguishable
@@ -164,13 +170,13 @@ def spp_figure(height: int, width: int) -> Figure:
                                                r1 - r0 - 2 * inset, fill=False, lw=1.6,
                                                edgecolor=WINDOW))
                     ax.text((c0 + c1) / 2, (r0 + r1) / 2, f"{out[i, j]:g}", ha="center",
-                            va="center", fontsize=8 if level < 4 else 6.5)
-            ax.set_title(f"level {level}: {level * level} bin{'s' * (level > 1)}", fontsize=10)
+                            va="center")
+            ax.set_title(f"level {level}:\n{level * level} bin{'s' * (level > 1)}", fontsize=11)
             ax.set_xticks([])
             ax.set_yticks([])
         total = sum(level * level for level in SPP_LEVELS)
         fig.suptitle(f"{height}×{width} map -> {' + '.join(str(v * v) for v in SPP_LEVELS)}"
-                     f" = {total} numbers per channel", fontsize=10)
+                     f" = {total} numbers per channel", fontsize=11)
         fig.tight_layout()
     return fig
 
@@ -221,7 +227,7 @@ def roi_figure(shift: float) -> Figure:
     on the map (left), and both ops' first output cell as the box slides (right)."""
     import matplotlib.pyplot as plt
 
-    from .figures import CMAP, WINDOW, WINNER, style
+    from .figures import CMAP, FIGURE_WIDTH, WINDOW, WINNER, style
 
     height, width = ROI_MAP
     x = ramp_map(height, width)
@@ -233,8 +239,8 @@ def roi_figure(shift: float) -> Figure:
     pooled, aligned = roi_outputs(shifts)
     now_pool, now_align = roi_outputs(np.array([shift]))
     with style():
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(6.8, 2.9),
-                                     gridspec_kw={"width_ratios": [1.15, 1]})
+        fig, (ax, bx) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 6.4),
+                                     gridspec_kw={"height_ratios": [1.15, 1]})
         # Cell (r, c) is the unit square centred on (c, r): RoIAlign's coordinate system.
         ax.imshow(x, cmap=CMAP, vmin=x.min() - 2, vmax=x.max() + 1)
         ax.add_patch(plt.Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1],
@@ -246,16 +252,16 @@ def roi_figure(shift: float) -> Figure:
                                            edgecolor=WINDOW, alpha=1 if i + j == 0 else 0.6))
         yy, xx = np.meshgrid(ys.ravel(), xs.ravel(), indexing="ij")
         ax.plot(xx.ravel(), yy.ravel(), "o", ms=3.5, color=WINNER)
-        ax.set_title("RoI pool bins (orange), RoIAlign samples (green)", fontsize=9)
+        ax.set_title("RoI pool bins (orange),\nRoIAlign samples (green)", fontsize=11)
         ax.set_xticks(range(width))
         ax.set_yticks(range(height))
-        ax.tick_params(length=0, labelsize=7)
+        ax.tick_params(length=0)
         bx.step(shifts, pooled, where="post", color=WINDOW, label="RoI pool")
         bx.plot(shifts, aligned, color=WINNER, label="RoIAlign")
         bx.plot([shift, shift], [now_pool[0], now_align[0]], "o", color="black", ms=4)
         bx.axvline(shift, color="#999999", lw=0.8)
         bx.set_xlabel("box shifted right by (cells)")
-        bx.set_title("output cell (0, 0)", fontsize=9)
-        bx.legend(fontsize=8, loc="best")
+        bx.set_title("output cell (0, 0)", fontsize=11)
+        bx.legend(loc="best")
         fig.tight_layout()
     return fig

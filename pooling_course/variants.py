@@ -229,7 +229,7 @@ def stochastic_frequencies_figure(samples: int) -> object:
     and the running mean of the outputs beside the test-time value."""
     import matplotlib.pyplot as plt
 
-    from .figures import WINDOW, style
+    from .figures import FIGURE_WIDTH, WINDOW, style
 
     x = np.broadcast_to(SAMPLED_WINDOW, (samples, *SAMPLED_WINDOW.shape)).copy()
     out, idx = stochastic_pool2d(x, 2, generator=np.random.default_rng(0), return_indices=True)
@@ -237,13 +237,13 @@ def stochastic_frequencies_figure(samples: int) -> object:
     prob = SAMPLED_WINDOW.ravel() / SAMPLED_WINDOW.sum()
     expected = float(stochastic_pool2d(SAMPLED_WINDOW[None], 2, training=False)[0, 0, 0])
     with style():
-        fig, (left, right) = plt.subplots(1, 2, figsize=(6.8, 2.8))
+        fig, (left, right) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH, 5.6))
         pos = np.arange(4)
         left.bar(pos - 0.2, prob, 0.4, color="#bbbbbb", label="probability $a_i/S$")
         left.bar(pos + 0.2, freq, 0.4, color=WINDOW, label=f"frequency, {samples} draws")
         left.set_xticks(pos, [f"a={v:g}" for v in SAMPLED_WINDOW.ravel()])
         left.set_ylim(0, 0.7)
-        left.legend(fontsize=8, loc="upper left")
+        left.legend(loc="upper left")
         left.set_title("which element is picked")
         running = np.cumsum(out.ravel()) / np.arange(1, samples + 1)
         right.plot(np.arange(1, samples + 1), running, color=WINDOW, label="mean of draws")
@@ -252,7 +252,7 @@ def stochastic_frequencies_figure(samples: int) -> object:
         right.set_xlim(1, 10_000)
         right.set_ylim(0, 3.2)
         right.set_xlabel("draws")
-        right.legend(fontsize=8, loc="lower right")
+        right.legend(loc="lower right")
         right.set_title(f"mean after {samples}: {running[-1]:.3f}")
         fig.tight_layout()
     return fig
@@ -263,13 +263,13 @@ def lp_window_figure(p: float) -> object:
     sum at p = 1 divided by its size) to its maximum (p = inf)."""
     import matplotlib.pyplot as plt
 
-    from .figures import WINDOW, style
+    from .figures import FIGURE_WIDTH, WINDOW, style
 
     value = float(PF.lp_pool1d(LP_WINDOW[None], p, LP_WINDOW.size)[0, 0])
     ps = np.geomspace(1, 64, 200)
     curve = [float(PF.lp_pool1d(LP_WINDOW[None], q, LP_WINDOW.size)[0, 0]) for q in ps]
     with style():
-        fig, ax = plt.subplots(figsize=(6.8, 2.6))
+        fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
         ax.plot(ps, curve, color="#999999", label=r"$(\sum_i x_i^p)^{1/p}$")
         ax.axhline(LP_WINDOW.max(), color="#555555", ls="--", label="max = 6")
         ax.axhline(LP_WINDOW.sum(), color="#555555", ls=":", label="sum = mean × 4 = 12")
@@ -281,7 +281,7 @@ def lp_window_figure(p: float) -> object:
         ax.set_xlabel("p (log scale)")
         ax.set_ylim(0, 13)
         ax.set_title(f"window {LP_WINDOW.astype(int).tolist()}, p = {p:g}")
-        ax.legend(fontsize=8, loc="lower left", ncol=2)
+        ax.legend(loc="lower left", ncol=2, columnspacing=1.0)
         fig.tight_layout()
     return fig
 

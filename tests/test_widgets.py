@@ -391,3 +391,42 @@ def test_a_figure_image_says_what_it_shows_and_keeps_its_words_in_the_png():
     assert f'alt="{html.escape(expected, quote=True)}"' in drawn
     png = base64.b64decode(re.search(r"base64,([^\"]+)", drawn).group(1))
     assert figures.png_description(png) == expected
+
+
+PHONE_COLUMN = 358  # CSS px: the text column of a 390 px wide phone, as Chromium lays it out
+
+
+def test_png_records_the_smallest_text_it_draws():
+    """A 9 pt text drawn at 200 dpi is 25 px tall in the PNG; tick labels of a hidden axis
+    (never drawn) do not count."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.set_title("nine points", fontsize=9)
+    ax.tick_params(labelsize=4)
+    ax.axis("off")
+    data = figures.png_bytes(fig, 200)
+    plt.close(fig)
+    assert float(figures.png_description(data, figures.SMALLEST_TEXT_KEY)) == pytest.approx(
+        9 * 200 / 72, abs=0.01)
+
+
+@pytest.mark.parametrize("width", [3.0, 4.8, 6.8, 9.0])
+def test_a_figure_drawn_for_the_book_shows_text_of_11_px_on_a_phone(width):
+    """Whatever a figure's width and fonts, its PNG (as the widgets and the book draw it, at
+    twice the CSS px per inch) shows its smallest text at 11 px or more when scaled to a
+    phone's column."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(width, 2.5))
+    axes[0].plot([0, 1], label="a legend at 7 pt")
+    axes[0].legend(fontsize=7)
+    axes[1].set_title("title at 8 pt", fontsize=8)
+    axes[1].tick_params(labelsize=6)
+    css_px_per_inch = 96
+    data = figures.png_bytes(fig, 2 * css_px_per_inch, bbox_inches="tight")
+    plt.close(fig)
+    png_width = int.from_bytes(data[16:20], "big")
+    shown = min(png_width / 2, PHONE_COLUMN)  # the page shows it at half its pixels, or less
+    smallest = float(figures.png_description(data, figures.SMALLEST_TEXT_KEY))
+    assert smallest * shown / png_width >= 11

@@ -25,7 +25,9 @@ it also
   manager and require.js are not loaded, and the states other than the first are small files
   the course's script loads when a reader asks for them;
 - removes the theme's 1.5 MB FontAwesome script and writes ``_static/pooling_course/icons.css``
-  with just the icons the pages use (masks drawn from the same FontAwesome paths);
+  with just the icons the pages use (masks drawn from the same FontAwesome paths), and the
+  search tools and index from every page but the search page (the theme loads them for a
+  search-as-you-type box that is off);
 - offers every notebook page's executed ``.ipynb`` in the page's download menu.
 
 As a script, ``python tools/offline_book.py`` only copies the files (e.g. to check them).
@@ -165,6 +167,11 @@ def figure_alt_text(app: object, doctree: object, docname: str) -> None:
             image["alt"] = alt
 
 
+#: The theme loads Sphinx's search tools and the whole search index (130 kB) on every page,
+#: for a search-as-you-type box the book leaves off (``search_as_you_type``); the search page
+#: loads its own.
+SEARCH_TOOLS = re.compile(r'<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|'
+                          r'searchindex\.js)"></script>\s*')
 FONTAWESOME = re.compile(r'<script[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*>'
                          r"</script>\s*")
 ICON_CLASS = re.compile(r'class="([^"]*\b(?:fa-solid|fa-regular|fa-brands|fas|far|fab)\b[^"]*)"')
@@ -190,7 +197,8 @@ def _fontawesome_icons(script: str) -> dict[tuple[str, str], tuple[int, int, str
 
 
 def light_icons(app: object, exception: Exception | None) -> None:
-    """Drop FontAwesome's script from every page; draw the icons they use with CSS masks."""
+    """Drop FontAwesome's script from every page; draw the icons they use with CSS masks.
+    Drop the search tools from every page but the search page."""
     if exception is not None or getattr(app.builder, "format", "") != "html":
         return
     outdir = Path(app.outdir)
@@ -205,6 +213,8 @@ def light_icons(app: object, exception: Exception | None) -> None:
             used.update((pack, n.removeprefix("fa-")) for n in names
                         if n.startswith("fa-") and n not in NOT_ICONS and n not in PACKS)
         lighter = FONTAWESOME.sub("", text)
+        if page.name != "search.html":
+            lighter = SEARCH_TOOLS.sub("", lighter)
         if lighter != text:
             page.write_text(lighter, encoding="utf-8")
     rules = ['i[class*="fa-"], span[class*="fa-"] { display: inline-block; width: 1em; '

@@ -13,12 +13,24 @@ One page load per page checks, in order:
 - axe-core (pinned in ``package.json``) finds no serious or critical violation of WCAG 2.1
   A/AA, except the theme's own findings listed in :data:`THEME_FINDINGS`, each with why it
   stays.
+
+And, for every page, at a 390 px window: the text of every figure (every PNG a cell drew and
+every state of every interactive figure, shown or not, and SVG text) is at least
+:data:`MIN_FIGURE_TEXT_PX` CSS px tall as shown in the column.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
 import pytest
 from book_site import ROOT, book_pages
+
+from pooling_course.figures import SMALLEST_TEXT_KEY, png_description
 
 PAGES = book_pages()
 TIMEOUT = 10_000  # ms
@@ -76,13 +88,87 @@ PHONE_CHECK = """() => {
 }"""
 
 
+#: The smallest font size (CSS px) a figure's text may show at on a 390 px phone: a little
+#: under the body's small print (14 px), and twice what a 6.8-inch figure with 9 pt tick
+#: labels showed (5-6 px) before figures were drawn for phones.
+MIN_FIGURE_TEXT_PX = 11
+
+#: Every image in the article at the phone's width: where it comes from, the width it is shown
+#: at and its own width in pixels; and the text of inline SVG figures at its shown size.
+FIGURE_IMAGES = """() => [...document.querySelectorAll('.bd-article img')]
+    .filter(i => i.offsetParent !== null && i.naturalWidth > 0)
+    .map(i => ({src: i.currentSrc || i.src, shown: i.getBoundingClientRect().width,
+                natural: i.naturalWidth, alt: (i.alt || '').slice(0, 60),
+                figure: !!i.closest('.cell_output, .output, .pc-explorer')}))"""
+SVG_TEXT = """() => [...document.querySelectorAll('.bd-article svg text')]
+    .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0)
+    .map(t => ({px: parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a,
+                text: t.textContent.trim().slice(0, 30)}))"""
+#: The width a figure may take in the column (a probe element's width).
+COLUMN = """() => { const a = document.querySelector('.bd-article') || document.body;
+    const probe = document.createElement('div'); a.appendChild(probe);
+    const width = probe.getBoundingClientRect().width; probe.remove(); return width; }"""
+STATE_IMAGE = re.compile(r'<img class="pc-plot" src="data:image/png;base64,([^"]+)" '
+                         r'width="(\d+)"')
+
+
+def _png_text_px(data: bytes) -> float | None | str:
+    """The smallest text in a course PNG, in its own pixels; None when it has no text; a
+    message when the PNG was not drawn by :func:`pooling_course.figures.png_bytes`."""
+    if png_description(data) is None:
+        return "no description: not drawn by pooling_course.figures"
+    size = png_description(data, SMALLEST_TEXT_KEY)
+    return None if size is None else float(size)
+
+
+def _small_figure_text(page, server: str, book_dir: Path, path: str) -> list[str]:
+    """Figures of the page whose smallest text shows under :data:`MIN_FIGURE_TEXT_PX` at the
+    page's current (phone) width, with where they are and what they show."""
+    small = []
+    for image in page.evaluate(FIGURE_IMAGES):
+        if not image["figure"]:
+            continue
+        src = image["src"]
+        if src.startswith("data:"):
+            data = base64.b64decode(src.split(",", 1)[1])
+        else:
+            data = (book_dir / unquote(urlparse(src).path).lstrip("/")).read_bytes()
+        size = _png_text_px(data)
+        if isinstance(size, str):
+            small.append(f"{image['alt'] or src[-40:]}: {size}")
+        elif size is not None:
+            px = size * image["shown"] / image["natural"]
+            if px < MIN_FIGURE_TEXT_PX:
+                small.append(f"{px:.1f} px: {image['alt']}")
+    small += [f"{t['px']:.1f} px (SVG): {t['text']}" for t in page.evaluate(SVG_TEXT)
+              if t["px"] < MIN_FIGURE_TEXT_PX]
+    # The states of interactive figures that are not on screen: each is an image shown at its
+    # width attribute, or narrower when the column is.
+    column = page.evaluate(COLUMN)
+    states = book_dir / "_static" / "pc-states" / path.removesuffix(".html").replace("/", "-")
+    for state in sorted(states.rglob("*.js")):
+        body = json.loads(state.read_text().split(", ", 2)[2].rstrip().rstrip(";").rstrip(")"))
+        for encoded, width in STATE_IMAGE.findall(body):
+            data = base64.b64decode(encoded)
+            size = _png_text_px(data)
+            natural = int.from_bytes(data[16:20], "big")
+            if isinstance(size, str):
+                small.append(f"{state.relative_to(book_dir)}: {size}")
+            elif size is not None:
+                px = size * min(int(width), column) / natural
+                if px < MIN_FIGURE_TEXT_PX:
+                    small.append(f"{px:.1f} px: {state.relative_to(book_dir)}")
+    return small
+
+
 def _load(page, url: str) -> None:
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
 
 
 @pytest.mark.parametrize("path", PAGES or ["<no built book>"])
-def test_page_offline_light_phone_ready_and_accessible(offline_page, server, path, capsys):
+def test_page_offline_light_phone_ready_and_accessible(offline_page, server, book_dir, path,
+                                                       capsys):
     if path.startswith("<"):
         pytest.skip("no built book")
     page, traffic = offline_page
@@ -115,6 +201,9 @@ def test_page_offline_light_phone_ready_and_accessible(offline_page, server, pat
     assert phone["page"] <= 0, (f"{path} scrolls sideways by {phone['page']} px at 390 px: "
                                 f"{phone['wide']}")
     assert phone["clipped"] == [], f"{path}: equations clipped at 390 px: {phone['clipped']}"
+    small = _small_figure_text(page, server, book_dir, path)
+    assert small == [], (f"{path}: {len(small)} figure(s) with text under "
+                         f"{MIN_FIGURE_TEXT_PX} px at 390 px, e.g. {small[:4]}")
 
     serious = _axe(page)
     assert serious == [], f"{path}: axe-core (WCAG 2.1 A/AA) finds {serious}"
