@@ -13,7 +13,8 @@ Consequences worth knowing (all reproduced):
 
 * Signs are not handled as a norm would: ``x ** p`` of a negative ``x`` is negative for odd
   ``p`` and NaN for fractional ``p``, and a negative window sum is raised to ``1 / p`` with
-  its sign, giving NaN unless ``p`` is an odd integer or 1.
+  its sign, which gives NaN unless ``p = 1`` (``lp_pool1d`` of ``[-2, -1]`` with window 2:
+  ``-3`` for ``p = 1``, NaN for ``p = 3``).
 * With ``ceil_mode`` the last window's average divides by its clipped size, and is then
   multiplied by the *full* kernel size: the result is not that window's own Lp norm.
 * ``p = inf`` is ``max_pool(|x|)``; ``p = -inf`` is ``-max_pool(-|x|)``, the smallest ``|x|``.
@@ -27,6 +28,13 @@ Consequences worth knowing (all reproduced):
 
 Powers use torch's special cases (``x * x`` for ``p = 2``, ``1 / x`` for ``-1``, ...); other
 exponents go through ``pow``, which may differ from torch's vectorised ``pow`` in the last bit.
+
+The sign rule on one window, ``[-2, -1]``, for p = 1, 2, 3:
+
+>>> import numpy as np
+>>> x = np.array([[[-2.0, -1.0]]])
+>>> [float(lp_pool1d(x, p, 2)[0, 0, 0]) for p in (1, 2, 3)]
+[-3.0, 2.23606797749979, nan]
 """
 
 from __future__ import annotations
