@@ -7,13 +7,6 @@ frequency response, aliasing, max pooling as a grey-scale dilation) is in
 :func:`photo_figure` are the chapter's interactive figures (see
 :func:`pooling_course.widgets.interactive`); the ``*_compare`` functions measure the same
 things with PyTorch.
-
->>> import numpy as np
->>> x = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
->>> avg_pool_as_convolution(x, kernel_size=3, stride=1).round(3)
-array([0.667, 0.333, 0.667, 0.333])
->>> max_pool_via_dilation(x, kernel_size=3, stride=1)
-array([1., 1., 1., 1.])
 """
 
 from __future__ import annotations

@@ -214,6 +214,15 @@ def amplitude_spectrum(x: object, n_fft: int = 1024) -> tuple[np.ndarray, np.nda
 
 # --- max pooling = dilation + subsampling -----------------------------------------------------
 
+def _signal_and_size(x: object, size: object) -> tuple[np.ndarray, int]:
+    """``x`` as a 1-d signal and ``size`` as a structuring element that fits in it."""
+    x = _signal(x)
+    k = _check_int(size, "size")
+    if k > len(x):
+        raise ValueError(f"size must be at most len(x) = {len(x)}, got {k}")
+    return x, k
+
+
 def grey_dilation1d(x: object, size: int) -> np.ndarray:
     """Grey-scale dilation by a flat structuring element of ``size`` samples, where it fits.
 
@@ -224,10 +233,7 @@ def grey_dilation1d(x: object, size: int) -> np.ndarray:
     >>> grey_dilation1d(np.array([0.0, 3.0, 1.0, 0.0, 2.0]), 2)
     array([3., 3., 1., 2.])
     """
-    x = _signal(x)
-    k = _check_int(size, "size")
-    if k > len(x):
-        raise ValueError(f"size must be at most len(x) = {len(x)}, got {k}")
+    x, k = _signal_and_size(x, size)
     return np.lib.stride_tricks.sliding_window_view(x, k).max(axis=-1)
 
 
@@ -237,10 +243,7 @@ def grey_dilation1d_loop(x: object, size: int) -> np.ndarray:
     >>> grey_dilation1d_loop(np.array([0.0, 3.0, 1.0, 0.0, 2.0]), 2)
     array([3., 3., 1., 2.])
     """
-    x = _signal(x)
-    k = _check_int(size, "size")
-    if k > len(x):
-        raise ValueError(f"size must be at most len(x) = {len(x)}, got {k}")
+    x, k = _signal_and_size(x, size)
     out = []
     for n in range(len(x) - k + 1):
         best = x[n]

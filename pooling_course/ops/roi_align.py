@@ -29,6 +29,27 @@ from .roi import Boxes, _check_input, _check_sampling, _check_scale, _output_siz
 __all__ = ["bilinear_weights", "roi_align_samples", "roi_align", "roi_align_loop",
            "roi_align_backward"]
 
+def _sample_corners(y: float, x: float, height: int, width: int, t: type
+             ) -> tuple[int, int, int, int, float, float, float, float]:
+    """The kernel's bilinear rule for an in-range sample, in the scalar type ``t``: the cells
+    ``y_low, y_high, x_low, x_high`` and the weights ``ly, lx, hy, hx``. A coordinate in
+    ``[-1, 0]`` is moved to 0, one at or past the last cell to it."""
+    y, x = max(y, t(0)), max(x, t(0))
+    y_low, x_low = int(y), int(x)
+    if y_low >= height - 1:
+        y_low = y_high = height - 1
+        y = t(y_low)
+    else:
+        y_high = y_low + 1
+    if x_low >= width - 1:
+        x_low = x_high = width - 1
+        x = t(x_low)
+    else:
+        x_high = x_low + 1
+    ly, lx = y - t(y_low), x - t(x_low)
+    return y_low, y_high, x_low, x_high, ly, lx, t(1.0 - float(ly)), t(1.0 - float(lx))
+
+
 def bilinear_weights(y: float, x: float, height: int, width: int
                      ) -> tuple[list[tuple[int, int]], list[float]] | None:
     """The four cells and weights RoIAlign's kernel reads for a sample at ``(y, x)``.
@@ -42,20 +63,7 @@ def bilinear_weights(y: float, x: float, height: int, width: int
     """
     if not (-1.0 <= y <= height and -1.0 <= x <= width):
         return None
-    y, x = max(y, 0.0), max(x, 0.0)
-    y_low, x_low = int(y), int(x)
-    if y_low >= height - 1:
-        y_low = y_high = height - 1
-        y = float(y_low)
-    else:
-        y_high = y_low + 1
-    if x_low >= width - 1:
-        x_low = x_high = width - 1
-        x = float(x_low)
-    else:
-        x_high = x_low + 1
-    ly, lx = y - y_low, x - x_low
-    hy, hx = 1.0 - ly, 1.0 - lx
+    y_low, y_high, x_low, x_high, ly, lx, hy, hx = _sample_corners(y, x, height, width, float)
     cells = [(y_low, x_low), (y_low, x_high), (y_high, x_low), (y_high, x_high)]
     return cells, [hy * hx, hy * lx, ly * hx, ly * lx]
 
@@ -217,20 +225,8 @@ def roi_align_loop(input: np.ndarray, boxes: Boxes, output_size: int | Sequence[
                             if not (-1.0 <= y <= height and -1.0 <= x <= width):
                                 total = total + t(0) * data[0, 0]  # the kernel reads pos 0
                                 continue
-                            yy, xx = max(y, t(0)), max(x, t(0))
-                            y_low, x_low = int(yy), int(xx)
-                            if y_low >= height - 1:
-                                y_low = y_high = height - 1
-                                yy = t(y_low)
-                            else:
-                                y_high = y_low + 1
-                            if x_low >= width - 1:
-                                x_low = x_high = width - 1
-                                xx = t(x_low)
-                            else:
-                                x_high = x_low + 1
-                            ly, lx = yy - t(y_low), xx - t(x_low)
-                            hy, hx = t(1.0 - float(ly)), t(1.0 - float(lx))
+                            y_low, y_high, x_low, x_high, ly, lx, hy, hx = _sample_corners(
+                                y, x, height, width, t)
                             total = total + (hy * hx * data[y_low, x_low]
                                              + hy * lx * data[y_low, x_high]
                                              + ly * hx * data[y_high, x_low]
