@@ -40,11 +40,7 @@ GARBAGE = textwrap.dedent("""
 
 
 def write(path: Path, sources: list[str]) -> None:
-    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-              "source": s} for s in sources]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
-                                "nbformat_minor": 5}))
+    grading.write_code_notebook(path, sources)
 
 
 def lookup_table_student() -> str:

@@ -296,9 +296,7 @@ def max_pool2d_fast(x, kernel_size, stride=None):
     return out
 '''
     path = tmp_path / f"looping_{EXERCISE}.ipynb"
-    path.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
-                                           "execution_count": None, "source": looping}],
-                                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    grading.write_code_notebook(path, [looping])
     result = grading.check(EXERCISE, path)
     assert [o.test for o in result.outcomes if not o.passed] == [
         "test_max_pool2d_fast_is_as_fast_as_shifted_views"], result.reason

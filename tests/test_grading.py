@@ -21,11 +21,7 @@ EXERCISES = grading.exercise_names()
 
 
 def notebook(path, *sources):
-    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-              "source": s} for s in sources]
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
-                                "nbformat_minor": 5}))
-    return path
+    return grading.write_code_notebook(path, list(sources))
 
 
 # --- reading, naming, the wire ---------------------------------------------------------------

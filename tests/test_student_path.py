@@ -94,7 +94,6 @@ def test_without_bubblewrap_check_uses_a_restricted_process_and_says_so(monkeypa
     """A student on macOS, Windows or a Linux without user namespaces: `check` still judges
     their own notebook as grading would, keeps torch and the course package out of reach, and
     says plainly what it does not protect. `grade` still refuses (tests/test_grading.py)."""
-    import json
 
     from pooling_course import grading
     from pooling_course.__main__ import main
@@ -108,15 +107,11 @@ def test_without_bubblewrap_check_uses_a_restricted_process_and_says_so(monkeypa
     note = " ".join(printed.err.split())
     assert "restricted process" in note and "This is NOT a sandbox" in note
     assert "no torch, no pooling_course" in note
-    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-              "source": source} for source in (
-                  "import sys\nsys.path += [p for p in sys.modules['os'].environ.get("
-                  "'PYTHONPATH', '').split(':') if p]",
-                  "from pooling_course.forward import pool_output_size",
-                  "import torch")]
-    cheat = tmp_path / "cheat.ipynb"
-    cheat.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
-                                 "nbformat_minor": 5}))
+    cheat = grading.write_code_notebook(tmp_path / "cheat.ipynb", [
+        "import sys\nsys.path += [p for p in sys.modules['os'].environ.get("
+        "'PYTHONPATH', '').split(':') if p]",
+        "from pooling_course.forward import pool_output_size",
+        "import torch"])
     assert main(["check", "01_forward", "--notebook", str(cheat)]) == 1
     report = capsys.readouterr().out
     assert "No module named 'pooling_course'" in report and "No module named 'torch'" in report

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import resource
 import sys
@@ -30,11 +29,7 @@ LOOP = "def {name}(*args, **kwargs):\n    while True:\n        pass\n"
 
 
 def write(path: Path, sources: list[str]) -> None:
-    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-              "source": s} for s in sources]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
-                                "nbformat_minor": 5}))
+    grading.write_code_notebook(path, sources)
 
 
 def make_class(folder: Path, exercise: str, students: int, endless: int, blank: int) -> dict:

@@ -26,14 +26,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from .files import choose_exercises, file_names, notebook_cells, notebook_headings, printable
+from .files import (
+    choose_exercises,
+    file_names,
+    notebook_cells,
+    notebook_headings,
+    printable,
+    write_code_notebook,
+)
 from .files import find_submissions as _find
 from .sandbox import RESTRICTED, Limits, SandboxUnavailable, require_sandbox, sandbox_problem
 from .table import STATUSES, Outcome, Result, format_report, merge, worst, write_csv
 
 __all__ = ["ROOT", "EXERCISES", "SOLUTIONS", "TESTS", "Limits", "SandboxUnavailable", "Result",
            "Outcome", "exercise_names", "exercise_of", "notebook_cells", "grade", "check",
-           "grade_folder", "format_report", "merge", "new_seed", "STATUSES"]
+           "grade_folder", "format_report", "merge", "new_seed", "STATUSES", "write_code_notebook"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXERCISES = ROOT / "exercises"

@@ -72,6 +72,18 @@ def parse_notebook(data: bytes) -> list[tuple[int, str]]:
     return cells
 
 
+def write_code_notebook(path: str | os.PathLike[str], sources: list[str]) -> Path:
+    """Write a notebook of code cells holding ``sources``, as a student's editor would save it
+    (tests and tools make submissions with it); returns the path."""
+    path = Path(path)
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": s} for s in sources]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                "nbformat_minor": 5}))
+    return path
+
+
 def notebook_cells(path: str | os.PathLike[str]) -> list[tuple[int, str]]:
     """The code cells of a notebook as ``(cell number, source)``, read here, in the grader, so
     the worker never opens a file. Raises ``ValueError`` saying why a notebook is unreadable."""
