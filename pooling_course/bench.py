@@ -181,7 +181,10 @@ def copy_bandwidth(moved: int, repeats: int = 7) -> float:
 
 def peak_temporary(fn: Callable[[], np.ndarray | tuple[np.ndarray, ...]]) -> int:
     """Bytes ``fn()`` allocates at its peak beyond its result, an array or a tuple of arrays
-    such as values and indices (``tracemalloc`` sees NumPy's array buffers)."""
+    such as values and indices (``tracemalloc`` sees NumPy's array buffers). The scratch
+    buffers the package's kernels keep between calls are released first, so that they
+    count as what a call needs."""
+    PF.release_scratch()
     tracemalloc.start()
     try:
         result = fn()

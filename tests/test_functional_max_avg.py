@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from unittest import mock
 
 import numpy as np
@@ -285,6 +287,50 @@ def test_results_do_not_alias_the_input():
     out[...] = -1
     assert x[0, 0, 0] == 0
     assert torch.equal(F.max_pool2d(torch.from_numpy(x), 1), torch.from_numpy(x))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1)),  # stride phases
+    ("avg_pool2d", dict(kernel_size=3, stride=2)),  # float32 even/odd split
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, return_indices=True)),
+    ("max_pool1d", dict(kernel_size=3, stride=2)),  # running maxima of every start
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_reuse_scratch_buffers_safely(name, kwargs, dtype):
+    """The kernels keep their scratch buffers from call to call, one set per thread: an
+    earlier result must not change when a later call reuses them, and threads pooling at
+    the same time must not write into each other's buffers."""
+    shape = (2, 3, 15, 15) if name.endswith("2d") else (2, 3, 40)
+    inputs_ = [make_input(seed, shape, dtype, "random") for seed in range(6)]
+    pool = getattr(PF, name)
+    first = pool(inputs_[0], **kwargs)
+    kept = [np.copy(a) for a in (first if isinstance(first, tuple) else (first,))]
+    pool(inputs_[1], **kwargs)
+    for a, b in zip(first if isinstance(first, tuple) else (first,), kept, strict=True):
+        assert_same(a, b)
+    results = {}
+
+    def work(i: int) -> None:
+        for _ in range(50):
+            results[i] = pool(inputs_[i], **kwargs)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2, 6)]
+    # small blocks and a short switch interval: threads take turns within calls
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with mock.patch.object(_kernels, "BLOCK_ELEMENTS", shape[-1] * 4):
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for i in range(2, 6):
+        ours = results[i][0] if isinstance(results[i], tuple) else results[i]
+        theirs = getattr(F, name)(torch.from_numpy(inputs_[i]), **kwargs)
+        theirs = theirs[0] if isinstance(theirs, tuple) else theirs
+        assert_same(ours, theirs.numpy())
 
 
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1),

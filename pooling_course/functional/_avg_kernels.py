@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._kernels import Phases, blocks, blocks_of, offset_runs, phase_blocks
+from ._kernels import Phases, blocks, blocks_of, offset_runs, phase_blocks, scratch
 
 
 def window_sums(planes: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
@@ -116,9 +116,12 @@ def pair_sums(planes: np.ndarray, k: tuple[int, ...], out_shape: tuple[int, ...]
               for a in range(k[0]) for b in range(k[1])]
     tail = max(shift for _, shift in shifts)
     most = blocks_of(planes.shape[0], plane)
-    # parity -> a plane's values at even (0) or odd (1) flat positions, `half` slots each
-    split = np.zeros((2, most * half + tail), dtype=np.float32)
-    running = np.empty(most * half, dtype=np.float32)
+    # parity -> a plane's values at even (0) or odd (1) flat positions, `half` slots each;
+    # slots no value fills stay zero from call to call
+    split, running = scratch(
+        ("pairs", planes.shape[1:], tuple(k), most),
+        lambda: (np.zeros((2, most * half + tail), dtype=np.float32),
+                 np.empty(most * half, dtype=np.float32)))
     for block in blocks(planes.shape[0], plane):
         n = block.stop - block.start
         x = planes[block]

@@ -29,12 +29,37 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 # Elements of input per block: a block's input and its temporaries stay in the L2 cache.
 BLOCK_ELEMENTS = 1 << 17
+# Scratch buffers kept per thread, for the most recently used shapes.
+SCRATCH_KEYS = 4
+_SCRATCH = threading.local()
+
+
+def scratch(key: tuple, make: Callable[[], object]) -> object:
+    """The scratch buffers for ``key`` that this thread made with ``make()`` on an earlier
+    call, else new ones. Fresh buffers must be allocated, padded and brought into the cache
+    on every call, a few per cent of a pooling call; kept per thread, two threads never
+    share them. Kernels never return them: callers copy out of the views they yield."""
+    cache = _SCRATCH.__dict__.setdefault("buffers", {})
+    if key in cache:
+        cache[key] = cache.pop(key)  # the most recently used go last
+    else:
+        while len(cache) >= SCRATCH_KEYS:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
+def release_scratch() -> None:
+    """Free the scratch buffers the pooling kernels keep for this thread between calls
+    (about a megabyte per recent shape); the next call allocates them again."""
+    _SCRATCH.__dict__.pop("buffers", None)
 
 
 def offset_runs(n: int, k: int, s: int, p: int, d: int,
@@ -58,14 +83,18 @@ def first_offsets(k: int, s: int, p: int, d: int, out: int) -> np.ndarray:
     return (np.maximum(-start, 0) + d - 1) // d
 
 
-def blocks_of(batch: int, plane: int) -> int:
-    """Planes per block: about :data:`BLOCK_ELEMENTS` elements, at most the whole batch."""
+def blocks_of(batch: int, plane: int, itemsize: int = 4) -> int:
+    """Planes per block: about :data:`BLOCK_ELEMENTS` 4-byte values' worth of planes of
+    ``plane`` elements of ``itemsize`` bytes (wider values, fewer planes, so that a block
+    and its temporaries still fit the cache), at most the whole batch."""
+    plane *= max(1, itemsize // 4)
     return max(1, min(batch, BLOCK_ELEMENTS // max(plane, 1)))
 
 
-def blocks(batch: int, plane: int) -> Iterator[slice]:
-    """Slices of the plane axis whose blocks hold about :data:`BLOCK_ELEMENTS` elements."""
-    step = blocks_of(batch, plane)
+def blocks(batch: int, plane: int, itemsize: int = 4) -> Iterator[slice]:
+    """Slices of the plane axis whose blocks hold about :data:`BLOCK_ELEMENTS` 4-byte
+    values' worth (:func:`blocks_of`)."""
+    step = blocks_of(batch, plane, itemsize)
     for b in range(0, batch, step):
         yield slice(b, min(b + step, batch))
 
@@ -174,15 +203,19 @@ def phase_blocks(planes: np.ndarray, layout: Phases, dtype: np.dtype, op: Callab
     caller's ``0 + sum / divisor`` makes ``+0.0`` either way. So the first pass starts
     from the first two offsets' values, and positions only the first offset reaches (past
     every window's output) are never written."""
-    # Blocks hold BLOCK_ELEMENTS 4-byte values' worth: wider values, fewer planes, so that
-    # a float64 block and its phases still fit the cache.
-    plane = int(np.prod(planes.shape[1:])) * max(1, np.dtype(dtype).itemsize // 4)
-    most = blocks_of(planes.shape[0], plane)
-    buffers = layout.buffers(most, dtype, start)
-    result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
+    plane, itemsize = int(np.prod(planes.shape[1:])), np.dtype(dtype).itemsize
+    most = blocks_of(planes.shape[0], plane, itemsize)
+
+    def make() -> tuple:
+        buffers = layout.buffers(most, dtype, start)
+        result = np.empty(most * int(np.prod(layout.wide)), dtype=dtype)
+        return buffers, result, _BlockViews(layout, buffers, result, planes, most)
+
+    buffers, result, full = scratch(
+        ("phases", layout, most, np.dtype(dtype), start.tobytes(), planes.dtype,
+         planes.flags.c_contiguous), make)
     winners = None if first_code is None else _Winners(layout, most, first_code)
-    full = _BlockViews(layout, buffers, result, planes, most)
-    for block in blocks(planes.shape[0], plane):
+    for block in blocks(planes.shape[0], plane, itemsize):
         n = block.stop - block.start
         views = full if n == most else _BlockViews(layout, buffers, result, planes, n)
         views.fill(planes, block)

@@ -22,7 +22,16 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from ._core import axis_grid, lowest
-from ._kernels import Phases, axis_key, blocks, blocks_of, first_offsets, offset_runs, phase_blocks
+from ._kernels import (
+    Phases,
+    axis_key,
+    blocks,
+    blocks_of,
+    first_offsets,
+    offset_runs,
+    phase_blocks,
+    scratch,
+)
 
 
 def first_max(dtype: np.dtype) -> Callable:
@@ -39,12 +48,19 @@ def rows_max(planes: np.ndarray, k: int, s: int, d: int, out: int) -> np.ndarray
     the row (no padding), or ``None`` when that does not hold.
 
     Per block of rows, the running maximum of *every* window start,
-    ``m[j] = max(x[j], x[j + d], ...)``, in ``k - 1`` contiguous passes over the flat block
-    (a window that crosses into the next row is computed and never read); then every
-    ``s``-th start of each row is picked out. With stride 2 on 2- or 4-byte values the pick
-    reads each pair of values as one unsigned integer of twice the width and casts it down
-    to its low half, the pair's first value on a little-endian machine: a contiguous cast,
-    where a stride-2 copy is one of NumPy's slow strided loops.
+    ``m[j] = max(x[j], x[j + d], ...)``, in contiguous passes over the flat block (a window
+    that crosses into the next row is computed and never read); then every ``s``-th start
+    of each row is picked out:
+
+    * With stride 2 on 2- or 4-byte values the pick reads each pair of values as one
+      unsigned integer of twice the width and casts it down to its low half, the pair's
+      first value on a little-endian machine: a contiguous cast, where a stride-2 copy is
+      one of NumPy's slow strided loops.
+    * Otherwise (8-byte values) the passes stop one offset short, at the maxima of
+      ``k - 1`` elements, and one strided pass takes each window as the maximum of the two
+      such runs at its start and one step later: they cover the window, the earlier keeps
+      a tie (torch's first maximum) and a NaN in either propagates. That strided pass
+      writes the output directly, instead of a last full-length pass and a strided copy.
     """
     rows, n = planes.shape
     if k < 2 or (out - 1) * s + (k - 1) * d >= n or not planes.flags.c_contiguous:
@@ -55,18 +71,25 @@ def rows_max(planes: np.ndarray, k: int, s: int, d: int, out: int) -> np.ndarray
     by_cast = s == 2 and pair is not None and n % 2 == 0 and sys.byteorder == "little"
     if by_cast:
         target = values.view(np.uint16 if pair == np.uint32 else np.uint32)
-    starts = np.empty(blocks_of(rows, n) * n, dtype=planes.dtype)
-    for block in blocks(rows, n):
+    itemsize = planes.dtype.itemsize
+    size = blocks_of(rows, n, itemsize) * n
+    starts = scratch(("rows", size, planes.dtype),
+                     lambda: np.empty(size, dtype=planes.dtype))
+    last = k if by_cast else k - 1  # the kernel offsets the contiguous passes take in
+    for block in blocks(rows, n, itemsize):
         flat = planes[block].reshape(-1)
         size = flat.size
-        keep(flat[:size - d], flat[d:], out=starts[:size - d])
-        for a in range(2, k):
-            keep(starts[:size - a * d], flat[a * d:], out=starts[:size - a * d])
+        runs = flat
+        for a in range(1, last):
+            keep(runs[:size - a * d], flat[a * d:], out=starts[:size - a * d])
+            runs = starts
         if by_cast:
             pairs = starts[:size].view(pair).reshape(-1, n // 2)[:, :out]
             np.copyto(target[block], pairs, casting="unsafe")
         else:
-            np.copyto(values[block], starts[:size].reshape(-1, n)[:, :(out - 1) * s + 1:s])
+            runs = runs[:size].reshape(-1, n)
+            keep(runs[:, :(out - 1) * s + 1:s], runs[:, d:(out - 1) * s + d + 1:s],
+                 out=values[block])
     return values
 
 
