@@ -21,6 +21,10 @@ def ntuple(
     ``ndim`` with ``allow_single=False``, as some torch functions require).
     Floats, bools and strings raise ``TypeError`` naming ``name``.
     """
+    if type(value) is int:  # the common case, without the slower abstract-class checks
+        return (value,) * ndim
+    if type(value) is tuple and len(value) == ndim and all(type(v) is int for v in value):
+        return value
     if _is_int(value):
         return (int(value),) * ndim
     if isinstance(value, Sequence) and not isinstance(value, str):
