@@ -62,8 +62,9 @@ WEIGHT = """() => {
     return entries.map(e => [e.name, e.decodedBodySize || e.encodedBodySize || 0]);
 }"""
 
-#: What is wider than a phone's window: the page itself, and display equations that neither
-#: fit nor scroll in a box of their own.
+#: What is wider than a phone's window: the page itself, an element of the article or of the
+#: footer's previous/next links (the theme clips those rather than widen the page), and display
+#: equations that neither fit nor scroll in a box of their own.
 PHONE_CHECK = """() => {
     const page = document.scrollingElement.scrollWidth - window.innerWidth;
     const clipped = [...document.querySelectorAll("mjx-container[display='true']")]
@@ -77,11 +78,20 @@ PHONE_CHECK = """() => {
                 && m.getAttribute('tabindex') === '0')));
         })
         .map(m => (m.closest('.math') || m).textContent.slice(0, 60));
-    const wide = [...document.querySelectorAll('.bd-article *')].filter(e => {
+    // inside a box that scrolls sideways (a wide table of a cell's output), width is fine
+    const scrolls = e => {
+        for (let a = e.parentElement; a && !a.matches('.bd-article, .prev-next-area');
+             a = a.parentElement) {
+            if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return true;
+        }
+        return false;
+    };
+    const wide = [...document.querySelectorAll('.bd-article *, .prev-next-area *')].filter(e => {
         const r = e.getBoundingClientRect();
         return e.offsetParent !== null && r.width > 0 && r.right > window.innerWidth + 1
             && !e.closest("mjx-container, pre, .pst-scrollable-table-container, "
-                          + ".table-wrapper, .pc-display, .pc-controls, dl.py dt");
+                          + ".table-wrapper, .pc-display, .pc-controls, dl.py dt")
+            && !scrolls(e);
     }).slice(0, 3).map(e => e.tagName + '.' + e.className + ': '
                         + (e.textContent || '').slice(0, 40));
     return {page, clipped, wide};
@@ -201,6 +211,7 @@ def test_page_offline_light_phone_ready_and_accessible(offline_page, server, boo
     assert phone["page"] <= 0, (f"{path} scrolls sideways by {phone['page']} px at 390 px: "
                                 f"{phone['wide']}")
     assert phone["clipped"] == [], f"{path}: equations clipped at 390 px: {phone['clipped']}"
+    assert phone["wide"] == [], f"{path}: wider than a 390 px screen: {phone['wide']}"
     small = _small_figure_text(page, server, book_dir, path)
     assert small == [], (f"{path}: {len(small)} figure(s) with text under "
                          f"{MIN_FIGURE_TEXT_PX} px at 390 px, e.g. {small[:4]}")
