@@ -172,7 +172,8 @@ def feature_sizes(size: int, layers: Sequence[SizedLayer]) -> list[tuple[str, in
     Pools go through :func:`~pooling_course.forward.pool_output_size`; convolutions, whose
     padding torch does not cap, through the same formula written out.
 
-    >>> feature_sizes(75, [SizedLayer("pool3", 2, 2, ceil_mode=True), SizedLayer("pool4", 2, 2)])
+    >>> feature_sizes(75, [SizedLayer("pool3", 2, 2, ceil_mode=True),
+    ...                    SizedLayer("pool4", 2, 2)])
     [('pool3', 38), ('pool4', 19)]
     """
     out = []

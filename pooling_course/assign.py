@@ -59,8 +59,11 @@ class MarkerError(ValueError):
 def stub_source(source: str, where: str = "cell") -> tuple[str, int]:
     """``source`` with every marked solution replaced by its stub, and the number of stubs.
 
-    >>> print(stub_source('def f(x):\\n    # BEGIN SOLUTION "part 1: double x"\\n'
-    ...                   '    return 2 * x\\n    # END SOLUTION')[0])
+    >>> source = ('def f(x):\\n'
+    ...           '    # BEGIN SOLUTION "part 1: double x"\\n'
+    ...           '    return 2 * x\\n'
+    ...           '    # END SOLUTION')
+    >>> print(stub_source(source)[0])
     def f(x):
         raise NotImplementedError("part 1: double x")
     """

@@ -73,7 +73,8 @@ def max_pool2d_backward_loop(
     Shape:
         The input's.
 
-    >>> max_pool2d_backward_loop(np.ones((1, 2, 2)), np.arange(9.0).reshape(1, 3, 3), 2, 1)
+    >>> x = np.arange(9.0).reshape(1, 3, 3)
+    >>> max_pool2d_backward_loop(np.ones((1, 2, 2)), x, 2, 1)
     array([[[0., 0., 0.],
             [0., 1., 1.],
             [0., 1., 1.]]])
@@ -214,7 +215,8 @@ def gradient_counts(
     Shape:
         The input's, dtype int64.
 
-    >>> gradient_counts(np.array([[[0.0, 1.0, 0.0], [0.0, 9.0, 0.0]]]), 2, 1)
+    >>> x = np.array([[[0.0, 1.0, 0.0], [0.0, 9.0, 0.0]]])
+    >>> gradient_counts(x, 2, 1)
     array([[[0, 0, 0],
             [0, 2, 0]]])
     """

@@ -79,7 +79,8 @@ def shift(input: np.ndarray, delta: int | Sequence[int], mode: str = "circular")
         mode: ``"circular"`` (what leaves one edge comes back at the other: nothing is lost,
             and ``T_a T_b = T_{a+b}``) or ``"zero"`` (what leaves is dropped, zeros come in).
 
-    >>> shift(np.array([1, 2, 3, 4]), 1), shift(np.array([1, 2, 3, 4]), 1, mode="zero")
+    >>> x = np.array([1, 2, 3, 4])
+    >>> shift(x, 1), shift(x, 1, mode="zero")
     (array([4, 1, 2, 3]), array([0, 1, 2, 3]))
     """
     input = np.asarray(input)
@@ -220,7 +221,8 @@ def phase_averaged_change(
     margin)`` over ``p = 0 .. stride - 1`` (circular shifts).
 
     >>> pool = lambda v: v.reshape(-1, 2).max(axis=1)
-    >>> phase_averaged_change(pool, np.array([0., 0, 0, 1, 0, 0, 0, 0]), 1, stride=2)
+    >>> x = np.array([0., 0, 0, 1, 0, 0, 0, 0])
+    >>> phase_averaged_change(pool, x, 1, stride=2)
     (0.7071067811865476, 0.0)
     """
     stride = ntuple(stride, 1, "stride")[0]
@@ -260,7 +262,8 @@ def probe_images(size: int = 32) -> dict[str, np.ndarray]:
     ``impulse`` (one bright pixel at ``(size // 2, size // 2)``), ``ramp`` (a horizontal
     gradient from 0 to 1), ``checkerboard`` (alternating 0 and 1) and ``constant`` (all 1).
 
-    >>> {name: round(float(image.sum()), 6) for name, image in probe_images(4).items()}
+    >>> {name: round(float(image.sum()), 6)
+    ...  for name, image in probe_images(4).items()}
     {'impulse': 1.0, 'ramp': 8.0, 'checkerboard': 8.0, 'constant': 16.0}
     """
     if not isinstance(size, int) or size < 4 or size % 2:

@@ -73,8 +73,8 @@ def describe(fig: object) -> str:
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots()
-    >>> _ = ax.plot([0, 1], label="max"); _ = ax.set_title("gain"); _ = ax.set_xlabel("ω")
-    >>> _ = ax.legend()
+    >>> _ = ax.plot([0, 1], label="max"); _ = ax.set_title("gain")
+    >>> _ = ax.set_xlabel("ω"); _ = ax.legend()
     >>> describe(fig)
     'Figure: gain: lines max; horizontal axis ω.'
     >>> plt.close(fig)

@@ -83,8 +83,8 @@ def style() -> Iterator[None]:
 def format_value(value: float) -> str:
     """The text a grid shows for one number: integers plainly, others with up to 2 decimals.
 
-    >>> format_value(3.0), format_value(2.5), format_value(1 / 3), format_value(float("-inf"))
-    ('3', '2.5', '0.33', '-∞')
+    >>> [format_value(v) for v in (3.0, 2.5, 1 / 3, float("-inf"))]
+    ['3', '2.5', '0.33', '-∞']
     """
     value = float(value)
     if np.isnan(value):

@@ -78,7 +78,8 @@ def box_frequency_response(omega: object, kernel_size: int) -> np.ndarray:
         omega: angular frequencies in radians per sample (any shape).
         kernel_size: ``K``, at least 1.
 
-    >>> np.abs(box_frequency_response(np.array([0.0, np.pi / 2, np.pi]), 2)).round(4)
+    >>> omega = np.array([0.0, np.pi / 2, np.pi])
+    >>> np.abs(box_frequency_response(omega, 2)).round(4)
     array([1.    , 0.7071, 0.    ])
     """
     k = _check_int(kernel_size, "kernel_size")
@@ -95,7 +96,7 @@ def box_frequency_response(omega: object, kernel_size: int) -> np.ndarray:
 def box_response(omega: object, kernel_size: int) -> np.ndarray:
     r"""``|H(omega)| = |sin(omega K/2) / (K sin(omega/2))|``, the gain of a length-``K`` box.
 
-    >>> float(box_response(2 * np.pi / 3, 3))  # the first zero sits at 2*pi/K
+    >>> float(box_response(2 * np.pi / 3, 3))  # the first zero: 2*pi/K
     0.0
     """
     return np.abs(box_frequency_response(omega, kernel_size)).round(15)
@@ -174,7 +175,8 @@ def alias_frequency(omega: object, stride: int) -> np.ndarray:
         omega: input frequencies in radians per input sample (any shape).
         stride: the subsampling factor ``s``.
 
-    >>> (alias_frequency(np.pi * np.array([0.1, 0.4, 0.6, 0.9]), 2) / np.pi).round(3)
+    >>> omega = np.pi * np.array([0.1, 0.4, 0.6, 0.9])
+    >>> (alias_frequency(omega, 2) / np.pi).round(3)
     array([0.2, 0.8, 0.8, 0.2])
     """
     s = _check_int(stride, "stride")
@@ -268,7 +270,8 @@ def max_pool_via_dilation(x: object, kernel_size: int, stride: int | None = None
 
     Equal to ``torch.nn.functional.max_pool1d(x[None], kernel_size, stride)[0]`` (no padding).
 
-    >>> max_pool_via_dilation(np.array([3.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0, 2.0]), 2)
+    >>> x = np.array([3.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0, 2.0])
+    >>> max_pool_via_dilation(x, 2)
     array([3., 2., 3., 2.])
     """
     x = _signal(x)

@@ -59,7 +59,8 @@ def receptive_fields(layers: Sequence[Layer]) -> list[ReceptiveField]:
     one cell already sees. Padding does not enter. (Araujo et al., *Computing Receptive Fields
     of Convolutional Neural Networks*, Distill 2019.)
 
-    >>> [r.receptive_field for r in receptive_fields([Layer("conv", 3), Layer("pool", 2, 2)])]
+    >>> rows = receptive_fields([Layer("conv", 3), Layer("pool", 2, 2)])
+    >>> [r.receptive_field for r in rows]
     [3, 4]
     """
     rows, rf, jump = [], 1, 1

@@ -105,7 +105,8 @@ def motif_scan(onehot: np.ndarray, pwm: np.ndarray) -> np.ndarray:
     Returns:
         ``(L - k + 1,)`` or ``(N, L - k + 1)``.
 
-    >>> motif_scan(one_hot_dna("AAC"), np.array([[1.0, 0], [0, 0], [0, 0], [0, 2]]))
+    >>> pwm = np.array([[1.0, 0], [0, 0], [0, 0], [0, 2]])
+    >>> motif_scan(one_hot_dna("AAC"), pwm)
     array([1., 1.])
     """
     onehot, pwm = np.asarray(onehot, dtype=float), np.asarray(pwm, dtype=float)

@@ -58,7 +58,8 @@ def pool_output_size(
 
     >>> pool_output_size(4, kernel_size=2)
     2
-    >>> pool_output_size(5, kernel_size=2, ceil_mode=False), pool_output_size(5, 2, ceil_mode=True)
+    >>> (pool_output_size(5, kernel_size=2, ceil_mode=False),
+    ...  pool_output_size(5, kernel_size=2, ceil_mode=True))
     (2, 3)
     """
     (out,) = pool_output_shape((input_size,), kernel_size, stride, padding, dilation, ceil_mode)
@@ -205,12 +206,14 @@ def sliding_windows(
     (``np.pad``) and the result is a view of that copy.
 
     >>> x = np.arange(16.0).reshape(1, 4, 4)
-    >>> w = sliding_windows(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0),
-    ...                     dilation=(1, 1), out_shape=(2, 2), fill=-np.inf)
+    >>> w = sliding_windows(x, kernel_size=(2, 2), stride=(2, 2),
+    ...                     padding=(0, 0), dilation=(1, 1),
+    ...                     out_shape=(2, 2), fill=-np.inf)
     >>> w.shape, np.shares_memory(w, x)
     ((1, 2, 2, 2, 2), True)
-    >>> w = sliding_windows(x, kernel_size=(2, 2), stride=(2, 2), padding=(1, 1),
-    ...                     dilation=(1, 1), out_shape=(3, 3), fill=-np.inf)
+    >>> w = sliding_windows(x, kernel_size=(2, 2), stride=(2, 2),
+    ...                     padding=(1, 1), dilation=(1, 1),
+    ...                     out_shape=(3, 3), fill=-np.inf)
     >>> w[0, 0, 0], np.shares_memory(w, x)
     (array([[-inf, -inf],
            [-inf,   0.]]), False)

@@ -163,7 +163,8 @@ def adaptive_max_pool1d(
 
     Shape: ``(N, C, L_out)`` or ``(C, L_out)``. Windows: see the module docstring.
 
-    >>> adaptive_max_pool1d(np.array([[1.0, 5.0, 2.0, 4.0, 3.0]]), 3, return_indices=True)
+    >>> x = np.array([[1.0, 5.0, 2.0, 4.0, 3.0]])
+    >>> adaptive_max_pool1d(x, 3, return_indices=True)
     (array([[5., 5., 4.]]), array([[1, 1, 3]]))
     """
     values, indices, lead = _adaptive_max(input, 1, "adaptive_max_pool1d", output_size)
@@ -283,7 +284,8 @@ def adaptive_max_pool1d_backward(grad_output: np.ndarray, input: np.ndarray,
                                  output_size: int | Sequence[int]) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool1d`: each gradient goes to its window's argmax.
 
-    >>> adaptive_max_pool1d_backward(np.ones((1, 3)), np.array([[1.0, 5.0, 2.0, 4.0, 3.0]]), 3)
+    >>> x = np.array([[1.0, 5.0, 2.0, 4.0, 3.0]])
+    >>> adaptive_max_pool1d_backward(np.ones((1, 3)), x, 3)
     array([[0., 2., 0., 1., 0.]])
     """
     return _max_backward(grad_output, input, 1, "adaptive_max_pool1d_backward", output_size)

@@ -193,7 +193,8 @@ def avg_pool1d(
 
     >>> avg_pool1d(np.array([[1.0, 2.0, 3.0, 4.0, 5.0]]), 2, ceil_mode=True)
     array([[1.5, 3.5, 5. ]])
-    >>> avg_pool1d(np.array([[2.0, 4.0]]), 2, padding=1, count_include_pad=False)
+    >>> avg_pool1d(np.array([[2.0, 4.0]]), 2, padding=1,
+    ...            count_include_pad=False)
     array([[2., 4.]])
     """
     return _avg_pool(input, 1, "avg_pool1d", kernel_size, stride, padding, ceil_mode,

@@ -217,7 +217,8 @@ def fractional_max_pool3d(
     samples: ``[..., 0]`` for D, ``[..., 1]`` for H, ``[..., 2]`` for W (the reverse of 2d's
     order, as in torch).
 
-    >>> fractional_max_pool3d(np.arange(8.0).reshape(1, 2, 2, 2), 1, output_size=1,
+    >>> x = np.arange(8.0).reshape(1, 2, 2, 2)
+    >>> fractional_max_pool3d(x, 1, output_size=1,
     ...                       _random_samples=np.zeros((1, 1, 3)))
     array([[[[7.]]]])
     """
@@ -253,8 +254,9 @@ def fractional_max_pool2d_backward(
     """Gradient of :func:`fractional_max_pool2d` for the same ``_random_samples``
     (required): each gradient goes to its window's argmax, summed in window order.
 
-    >>> fractional_max_pool2d_backward(np.ones((1, 1, 1)), np.eye(2)[None], 2, 1,
-    ...                                _random_samples=np.zeros((1, 1, 2)))
+    >>> samples = np.zeros((1, 1, 2))
+    >>> fractional_max_pool2d_backward(np.ones((1, 1, 1)), np.eye(2)[None],
+    ...                                2, 1, _random_samples=samples)
     array([[[1., 0.],
             [0., 0.]]])
     """

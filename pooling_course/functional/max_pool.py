@@ -217,7 +217,8 @@ def max_pool3d(
     As :func:`max_pool2d` with ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input, parameters an
     int or ``(kD, kH, kW)``, and indices ``(d * H + h) * W + w`` within each volume.
 
-    >>> max_pool3d(np.arange(8.0).reshape(1, 2, 2, 2), 2, return_indices=True)
+    >>> x = np.arange(8.0).reshape(1, 2, 2, 2)
+    >>> max_pool3d(x, 2, return_indices=True)
     (array([[[[7.]]]]), array([[[[7]]]]))
     """
     values, indices, lead, _ = _max_pool(input, 3, "max_pool3d", kernel_size, stride, padding,
@@ -239,7 +240,8 @@ def max_pool1d_backward(
     Each window sends its ``grad_output`` to the element its index names; elements that win
     several windows collect the sum, added in window order as torch does.
 
-    >>> max_pool1d_backward(np.ones((1, 2)), np.array([[1.0, 3.0, 2.0]]), 2, 1)
+    >>> x = np.array([[1.0, 3.0, 2.0]])
+    >>> max_pool1d_backward(np.ones((1, 2)), x, 2, 1)
     array([[0., 2., 0.]])
     """
     return _backward(grad_output, input, 1, "max_pool1d_backward", kernel_size, stride, padding,
@@ -257,7 +259,8 @@ def max_pool2d_backward(
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d` with respect to ``input``; see :func:`max_pool1d_backward`.
 
-    >>> max_pool2d_backward(np.ones((1, 1, 1)), np.array([[[1.0, 4.0], [4.0, 2.0]]]), 2)
+    >>> x = np.array([[[1.0, 4.0], [4.0, 2.0]]])
+    >>> max_pool2d_backward(np.ones((1, 1, 1)), x, 2)
     array([[[0., 1.],
             [0., 0.]]])
     """
@@ -333,7 +336,8 @@ def max_pool2d_backward_loop(
 ) -> np.ndarray:
     """Loop reference of :func:`max_pool2d_backward`: route each gradient to its argmax.
 
-    >>> max_pool2d_backward_loop(np.ones((1, 1, 1)), np.array([[[1.0, 4.0], [4.0, 2.0]]]), 2)
+    >>> x = np.array([[[1.0, 4.0], [4.0, 2.0]]])
+    >>> max_pool2d_backward_loop(np.ones((1, 1, 1)), x, 2)
     array([[[0., 1.],
             [0., 0.]]])
     """

@@ -169,8 +169,8 @@ def max_unpool1d_backward(grad_output: np.ndarray, input: np.ndarray, indices: n
     """Gradient of :func:`max_unpool1d` with respect to ``input``: ``grad_output`` read back
     at each index.
 
-    >>> max_unpool1d_backward(np.array([[1.0, 2.0, 3.0, 4.0]]), np.zeros((1, 2)),
-    ...                       np.array([[1, 2]]), 2)
+    >>> max_unpool1d_backward(np.array([[1.0, 2.0, 3.0, 4.0]]),
+    ...                       np.zeros((1, 2)), np.array([[1, 2]]), 2)
     array([[2., 3.]])
     """
     return _unpool_backward(grad_output, input, indices, 1, "max_unpool1d_backward",

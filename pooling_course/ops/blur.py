@@ -192,7 +192,8 @@ def max_blur_pool1d(input: np.ndarray, kernel_size: int = 2, filter_size: int = 
     Shape:
         ``L_dense = L + 2 * padding - kernel_size + 1``, then ``L_out = ceil(L_dense / stride)``.
 
-    >>> max_blur_pool1d(np.array([[0., 0, 1, 1, 0, 0, 1, 1]]), filter_size=3)
+    >>> x = np.array([[0., 0, 1, 1, 0, 0, 1, 1]])
+    >>> max_blur_pool1d(x, filter_size=3)
     array([[0.5, 1. , 0.5, 1. ]])
     """
     dense = PF.max_pool1d(input, kernel_size, stride=1, padding=padding)

@@ -50,7 +50,8 @@ def mixed_pool2d_backward(grad_output: np.ndarray, input: np.ndarray, kernel_siz
     """Gradient of :func:`mixed_pool2d`: ``alpha`` times max pooling's plus ``1 - alpha`` times
     average pooling's.
 
-    >>> mixed_pool2d_backward(np.ones((1, 1, 1)), np.array([[[0.0, 4.0], [0.0, 0.0]]]), 2)
+    >>> x = np.array([[[0.0, 4.0], [0.0, 0.0]]])
+    >>> mixed_pool2d_backward(np.ones((1, 1, 1)), x, 2)
     array([[[0.125, 0.625],
             [0.125, 0.125]]])
     """
@@ -74,7 +75,8 @@ def gated_pool2d(input: np.ndarray, gate: np.ndarray, kernel_size: IntOrTuple,
         gate: ``(kH, kW)`` gating mask.
         kernel_size, stride: as :func:`mixed_pool2d`.
 
-    >>> gated_pool2d(np.array([[[0.0, 4.0], [0.0, 0.0]]]), np.zeros((2, 2)), 2)  # g = 1/2
+    >>> x = np.array([[[0.0, 4.0], [0.0, 0.0]]])
+    >>> gated_pool2d(x, np.zeros((2, 2)), 2)  # g = 1/2
     array([[[2.5]]])
     """
     planes = _planes(input, "gated_pool2d")
@@ -105,9 +107,10 @@ def softmax_pool2d(input: np.ndarray, kernel_size: IntOrTuple,
 
     ``T -> 0`` gives the window's maximum, ``T -> inf`` its mean (the weights become equal).
 
-    >>> softmax_pool2d(np.array([[[0.0, 1.0], [2.0, 3.0]]]), 2, temperature=1e6).round(4)
+    >>> x = np.array([[[0.0, 1.0], [2.0, 3.0]]])
+    >>> softmax_pool2d(x, 2, temperature=1e6).round(4)
     array([[[1.5]]])
-    >>> softmax_pool2d(np.array([[[0.0, 1.0], [2.0, 3.0]]]), 2, temperature=1e-3)
+    >>> softmax_pool2d(x, 2, temperature=1e-3)
     array([[[3.]]])
     """
     temperature = _check_temperature(temperature)

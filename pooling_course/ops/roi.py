@@ -223,7 +223,8 @@ def roi_pool_loop(input: np.ndarray, boxes: Boxes, output_size: int | Sequence[i
     """Loop reference of :func:`roi_pool`, line by line the C++ kernel; returns the output and
     the argmax (flat ``h * W + w``, -1 where no cell was taken).
 
-    >>> roi_pool_loop(np.arange(16.0).reshape(1, 1, 4, 4), np.array([[0, 1, 1, 2, 2]]), 1)[0]
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> roi_pool_loop(x, np.array([[0, 1, 1, 2, 2]]), 1)[0]
     array([[[[10.]]]])
     """
     _check_input(input, "roi_pool_loop")
@@ -266,7 +267,8 @@ def roi_pool_backward(grad_output: np.ndarray, input: np.ndarray, boxes: Boxes,
     torchvision's order (box, channel, row, column).
 
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> roi_pool_backward(np.ones((1, 1, 1, 1)), x, np.array([[0, 0, 0, 1, 1]]), 1)[0, 0]
+    >>> boxes = np.array([[0, 0, 0, 1, 1]])
+    >>> roi_pool_backward(np.ones((1, 1, 1, 1)), x, boxes, 1)[0, 0]
     array([[0., 0., 0., 0.],
            [0., 1., 0., 0.],
            [0., 0., 0., 0.],

@@ -78,7 +78,8 @@ def roi_align_samples(box: Sequence[float], output_size: int | Sequence[int],
     Computed in ``dtype`` (the input's) and the kernel's order of operations; the pendant of
     :func:`~pooling_course.ops.roi.roi_pool_bins`.
 
-    >>> ys, xs = roi_align_samples((0, 0, 4, 4), 2, sampling_ratio=2, dtype=np.float64)
+    >>> ys, xs = roi_align_samples((0, 0, 4, 4), 2, sampling_ratio=2,
+    ...                            dtype=np.float64)
     >>> ys.tolist()
     [[0.5, 1.5], [2.5, 3.5]]
     """
@@ -242,7 +243,8 @@ def roi_align_backward(grad_output: np.ndarray, input: np.ndarray, boxes: Boxes,
     read): each sample sends ``grad * w / count`` to its four cells, in torchvision's order.
 
     >>> x = np.zeros((1, 1, 3, 3))
-    >>> roi_align_backward(np.ones((1, 1, 1, 1)), x, np.array([[0, 0, 0, 1, 1]]), 1,
+    >>> boxes = np.array([[0, 0, 0, 1, 1]])
+    >>> roi_align_backward(np.ones((1, 1, 1, 1)), x, boxes, 1,
     ...                    sampling_ratio=1)[0, 0]
     array([[0.25, 0.25, 0.  ],
            [0.25, 0.25, 0.  ],

@@ -48,7 +48,8 @@ def attention_pool(x: np.ndarray, w: np.ndarray,
     Returns:
         ``(out, weights)``: ``(..., d)`` and ``(..., n)``.
 
-    >>> out, a = attention_pool(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.0, 0.0]))
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> out, a = attention_pool(x, np.array([0.0, 0.0]))
     >>> out, a
     (array([0.5, 0.5]), array([0.5, 0.5]))
     """
@@ -71,8 +72,9 @@ def attention_pool_backward(grad_output: np.ndarray, x: np.ndarray, w: np.ndarra
 
     ``grad_w`` is summed over any leading dimensions of ``x`` (``w`` is shared).
 
-    >>> gx, gw = attention_pool_backward(np.array([1.0, 0.0]),
-    ...                                  np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> gx, gw = attention_pool_backward(np.array([1.0, 0.0]), x,
+    ...                                  np.zeros(2))
     >>> gx, gw
     (array([[0.5, 0. ],
            [0.5, 0. ]]), array([ 0.25, -0.25]))

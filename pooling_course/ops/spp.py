@@ -86,7 +86,8 @@ def spatial_pyramid_pool(input: np.ndarray, levels: Sequence[int] = (1, 2, 4),
 
     Shape: ``(N, C * sum(l * l for l in levels))``, whatever ``H`` and ``W`` are.
 
-    >>> spatial_pyramid_pool(np.arange(16.0).reshape(1, 1, 4, 4), levels=(1, 2)).tolist()
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> spatial_pyramid_pool(x, levels=(1, 2)).tolist()
     [[15.0, 5.0, 7.0, 13.0, 15.0]]
     """
     op = "spatial_pyramid_pool"
@@ -103,7 +104,8 @@ def spatial_pyramid_pool_loop(input: np.ndarray, levels: Sequence[int] = (1, 2, 
                               mode: str = "max") -> np.ndarray:
     """Loop reference of :func:`spatial_pyramid_pool`: every bin of every level, one by one.
 
-    >>> spatial_pyramid_pool_loop(np.arange(16.0).reshape(1, 1, 4, 4), levels=(1, 2)).tolist()
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> spatial_pyramid_pool_loop(x, levels=(1, 2)).tolist()
     [[15.0, 5.0, 7.0, 13.0, 15.0]]
     """
     levels = _levels(levels, "spatial_pyramid_pool_loop")
@@ -130,8 +132,8 @@ def spatial_pyramid_pool_backward(grad_output: np.ndarray, input: np.ndarray,
                                   mode: str = "max") -> np.ndarray:
     """Gradient of :func:`spatial_pyramid_pool`: each level's adaptive-pool gradient, summed.
 
-    >>> spatial_pyramid_pool_backward(np.ones((1, 5)), np.arange(4.0).reshape(1, 1, 2, 2),
-    ...                               levels=(1, 2))
+    >>> x = np.arange(4.0).reshape(1, 1, 2, 2)
+    >>> spatial_pyramid_pool_backward(np.ones((1, 5)), x, levels=(1, 2))
     array([[[[1., 1.],
              [1., 2.]]]])
     """

@@ -52,7 +52,8 @@ def stochastic_pool2d(
     >>> x = np.array([[[1.0, 3.0], [0.0, 0.0]]])
     >>> stochastic_pool2d(x, 2, training=False)  # (1 + 9) / 4
     array([[[2.5]]])
-    >>> stochastic_pool2d(x, 2, generator=np.random.default_rng(0), return_indices=True)
+    >>> rng = np.random.default_rng(0)
+    >>> stochastic_pool2d(x, 2, generator=rng, return_indices=True)
     (array([[[3.]]]), array([[[1]]]))
     """
     planes = _planes(input, "stochastic_pool2d", non_negative=True)
@@ -92,7 +93,8 @@ def stochastic_pool2d_loop(
 ) -> np.ndarray:
     """:func:`stochastic_pool2d` with plain loops: the reference the kernel is tested against.
 
-    >>> stochastic_pool2d_loop(np.array([[[1.0, 3.0], [0.0, 0.0]]]), 2, training=False)
+    >>> x = np.array([[[1.0, 3.0], [0.0, 0.0]]])
+    >>> stochastic_pool2d_loop(x, 2, training=False)
     array([[[2.5]]])
     """
     planes = _planes(input, "stochastic_pool2d_loop", non_negative=True)

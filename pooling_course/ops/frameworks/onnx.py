@@ -148,7 +148,8 @@ def onnx_pool(op_type: str, *inputs: np.ndarray, return_indices: bool = False,
             storage_order 0, auto_pad ``"NOTSET"``).
 
     >>> x = np.arange(6.0).reshape(1, 1, 6)
-    >>> onnx_pool("AveragePool", x, kernel_shape=[3], auto_pad="SAME_UPPER")[0]
+    >>> onnx_pool("AveragePool", x, kernel_shape=[3],
+    ...           auto_pad="SAME_UPPER")[0]
     array([[[0.5, 1. , 2. , 3. , 4. , 4.5]]])
     """
     if op_type not in ATTRIBUTES:

@@ -30,7 +30,8 @@ def output_length(length: int, kernel: int, stride: int, pad_begin: int, pad_end
     dilation + 1``; with ``ceil_mode`` a last window that would start inside the end padding
     is dropped. Returns 0 when not even one window fits.
 
-    >>> output_length(5, 2, 2, 0, 0), output_length(5, 2, 2, 0, 0, ceil_mode=True)
+    >>> (output_length(5, 2, 2, 0, 0),
+    ...  output_length(5, 2, 2, 0, 0, ceil_mode=True))
     (2, 3)
     """
     span = (kernel - 1) * dilation + 1
@@ -53,7 +54,8 @@ def same_pads(length: int, kernel: int, stride: int, dilation: int = 1,
     an odd cell goes to the end (TensorFlow, XLA, ONNX ``SAME_UPPER``) or to the beginning
     (ONNX ``SAME_LOWER``: ``odd_cell="begin"``).
 
-    >>> same_pads(5, 2, 2), same_pads(5, 2, 1), same_pads(6, 3, 1, odd_cell="begin")
+    >>> (same_pads(5, 2, 2), same_pads(5, 2, 1),
+    ...  same_pads(6, 3, 1, odd_cell="begin"))
     ((0, 1), (0, 1), (1, 1))
     """
     if odd_cell not in ("end", "begin"):

@@ -160,7 +160,8 @@ def keras_pool(x: np.ndarray, kind: str, pool_size: int | Sequence[int],
     ``strides=None`` means ``pool_size``; ``padding`` is ``"valid"`` or ``"same"`` (TF's
     rule); ``data_format`` ``"channels_last"`` (default) or ``"channels_first"``.
 
-    >>> keras_pool(np.arange(5.0).reshape(1, 5, 1), "avg", 2, padding="same").ravel()
+    >>> x = np.arange(5.0).reshape(1, 5, 1)
+    >>> keras_pool(x, "avg", 2, padding="same").ravel()
     array([0.5, 2.5, 4. ])
     """
     if kind not in ("max", "avg"):
