@@ -74,6 +74,14 @@ def test_roofline_figure_has_one_line_per_roof_and_one_point_per_method():
     assert fast.cpu_time(lambda: None, 2) >= 0
 
 
+def test_paired_ratio_is_the_median_of_neighbouring_ratios_not_a_ratio_of_medians(monkeypatch):
+    # a burst of load slows the third pair: ratio of medians 2/1, pairwise ratios 1, 2, 1
+    monkeypatch.setattr(fast, "side_by_side", lambda fn, other, repeats: ([1, 2, 10], [1, 1, 10]))
+    assert fast.paired_ratio(lambda: None, lambda: None) == 1
+    monkeypatch.undo()
+    assert fast.paired_ratio(lambda: None, lambda: sum(range(10_000)), 3) < 1
+
+
 @pytest.mark.parametrize(("k", "s"), [(2, 2), (3, 2), (3, 1)])
 def test_shifted_views_in_channels_last_equal_torch(k, s):
     x = np.random.default_rng(k * s).integers(-3, 4, (2, 5, 9, 8)).astype(np.float32)
