@@ -94,6 +94,11 @@ PHONE_CHECK = """() => {
             && !scrolls(e);
     }).slice(0, 3).map(e => e.tagName + '.' + e.className + ': '
                         + (e.textContent || '').slice(0, 40));
+    // the theme hides what overflows a footer link: a title cut inside its own box
+    const cut = [...document.querySelectorAll('.prev-next-area a')]
+        .filter(a => a.scrollWidth > a.clientWidth + 1)
+        .map(a => 'footer link cut: ' + a.innerText.replace(/\\s+/g, ' ').slice(0, 50));
+    wide.push(...cut);
     return {page, clipped, wide};
 }"""
 
