@@ -161,6 +161,12 @@ def side_by_side(ours: Callable[[], object], theirs: Callable[[], object],
     return a, b
 
 
+def paired_ratios(mine: Sequence[float], theirs: Sequence[float]) -> list[float]:
+    """Each time in ``mine`` over the time in ``theirs`` of the call next to it (the two
+    lists :func:`side_by_side` returns)."""
+    return [m / max(t, 1e-9) for m, t in zip(mine, theirs, strict=True)]
+
+
 @functools.cache
 def copy_bandwidth(moved: int, repeats: int = 7) -> float:
     """Bytes per second NumPy moves in an ``np.copyto`` that reads and writes ``moved`` bytes
@@ -231,7 +237,7 @@ def run_case(case: Case, dtype: type, repeats: int, rng: np.random.Generator) ->
     peak = peak_temporary(ours) / ours().nbytes  # as a multiple of the output's size
     return Row(case, np.dtype(dtype).name, statistics.median(mine), statistics.median(torchs),
                nbytes, copy_bandwidth(nbytes), peak,
-               [m / t for m, t in zip(mine, torchs, strict=True)])
+               paired_ratios(mine, torchs))
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -255,11 +255,11 @@ def size_caption(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
     >>> settings = {"kernel_size": 2, "stride": 2, "padding": 1,
     ...             "ceil_mode": True}
     >>> caption = size_caption((7, 7), (4, 4), settings)
-    >>> print(textwrap.fill(caption, 72))
-    Output size, per axis: ⌈(7 + 2·1 − (2 − 1) − 1) / 2⌉ + 1 = ⌈7 / 2⌉ + 1 =
-    5. Last-window rule: window 5 would start at position (5 − 1)·2 − 1 = 7,
-    past the input's last cell 6 (in the right padding), so it is dropped:
-    output 4×4.
+    >>> print(textwrap.fill(caption, 60))
+    Output size, per axis: ⌈(7 + 2·1 − (2 − 1) − 1) / 2⌉ + 1 =
+    ⌈7 / 2⌉ + 1 = 5. Last-window rule: window 5 would start at
+    position (5 − 1)·2 − 1 = 7, past the input's last cell 6 (in
+    the right padding), so it is dropped: output 4×4.
     """
     k = _pair(kwargs.get("kernel_size", 1))[0]
     s = _pair(kwargs.get("stride") or k)[0]

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .bench import copy_bandwidth, peak_temporary, side_by_side
+from .bench import copy_bandwidth, paired_ratios, peak_temporary, side_by_side
 from .figures import FIGURE_WIDTH
 from .functional import pool_output_size
 
@@ -230,8 +230,7 @@ def paired_ratio(fn: Callable[[], object], other: Callable[[], object],
     Two medians timed one after the other can each catch a different moment of a shared
     machine (a burst of load slows one and not the other); both calls of a pair see the same.
     """
-    mine, theirs = side_by_side(fn, other, repeats)
-    return statistics.median(m / max(t, 1e-9) for m, t in zip(mine, theirs, strict=True))
+    return statistics.median(paired_ratios(*side_by_side(fn, other, repeats)))
 
 
 def maximum_throughput(n: int = 1 << 14, repeats: int = 200) -> float:

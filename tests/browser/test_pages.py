@@ -89,9 +89,7 @@ PHONE_CHECK = """() => {
     const wide = [...document.querySelectorAll('.bd-article *, .prev-next-area *')].filter(e => {
         const r = e.getBoundingClientRect();
         return e.offsetParent !== null && r.width > 0 && r.right > window.innerWidth + 1
-            && !e.closest("mjx-container, pre, .pst-scrollable-table-container, "
-                          + ".table-wrapper, .pc-display, .pc-controls, dl.py dt")
-            && !scrolls(e);
+            && !e.closest("mjx-container, .pc-controls, dl.py dt") && !scrolls(e);
     }).slice(0, 3).map(e => e.tagName + '.' + e.className + ': '
                         + (e.textContent || '').slice(0, 40));
     // the theme hides what overflows a footer link: a title cut inside its own box
